@@ -1,0 +1,1 @@
+"""Audio in, spatial cues and source tracks (the "Hear" stage)."""

@@ -1,0 +1,301 @@
+"""Measure the "Hear" stage: cue and source quality on synthetic scenes, speed and memory on long files.
+
+    python benchmarks/bench_hear.py [--n 90] [--long-minutes 60] [--out docs/BENCHMARKS.md]
+
+Quality: a fresh make-bench set (binaural with measured KEMAR HRIRs, spaced pairs, pan-pot mixes; dry
+and reverberant up to RT60 0.5 s) is analysed and scored against its ground truth:
+side of single stationary sources, motion of single sources over the five labels, and source count
+plus both sides for two-source scenes.
+
+Speed and memory: a long 48 kHz stereo file is analysed in a child process pinned to one core with one
+BLAS/FFT thread; the figure is the real-time factor (audio seconds per analysis second), reported
+beside the time to merely read the same file in the same run (the I/O baseline). Peak memory is the
+child's maximum resident set size.
+
+The results replace the "Hear" section of docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SINGLE_THREAD_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+
+
+def machine_description() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {mem_gib:.0f} GiB, Python {platform.python_version()}"
+
+
+# ---------------------------------------------------------------------------------------- quality
+
+
+def score_quality(n: int, seed: int, workdir: Path) -> dict:
+    from engine.audio.analysis import analyze
+    from engine.synth.bench import make_bench
+
+    t0 = time.perf_counter()
+    make_bench(workdir, n, seed=seed)
+    gen_s = time.perf_counter() - t0
+    scenes = sorted(workdir.glob("scene_*.json"))
+    rows = []
+    t0 = time.perf_counter()
+    audio_s = 0.0
+    for scene_path in scenes:
+        truth = json.loads(scene_path.read_text())
+        analysis = analyze(workdir / truth["audio"])
+        audio_s += analysis.duration_s
+        rows.append(_score_scene(truth, analysis))
+    analyse_s = time.perf_counter() - t0
+    return {"rows": rows, "generate_s": gen_s, "analyse_s": analyse_s, "audio_s": audio_s}
+
+
+def _score_scene(truth: dict, analysis) -> dict:
+    gt_sources = truth["sources"]
+    predicted = sorted(analysis.sources, key=lambda s: -s.confidence)
+    row = {
+        "scene": Path(truth["audio"]).stem,
+        "kind": truth["kind"],
+        "reverb": "reverberant" if truth.get("rt60_s", 0) > 0 else "dry",
+        "category": truth["category"],
+        "n_true": len(gt_sources),
+        "n_pred": len(predicted),
+        "pred": [(s.side.value, s.motion.value, round(s.azimuth_start_deg), round(s.azimuth_end_deg))
+                 for s in predicted],
+        "true": [(s["side"], s["motion"], round(s["azimuth_start_deg"]), round(s["azimuth_end_deg"]))
+                 for s in gt_sources],
+    }
+    if len(gt_sources) == 1:
+        gt = gt_sources[0]
+        top = predicted[0] if predicted else None
+        row["side_ok"] = top is not None and top.side.value == gt["side"]
+        row["motion_ok"] = top is not None and top.motion.value == gt["motion"]
+    else:
+        row["count_ok"] = len(predicted) == len(gt_sources)
+        row["sides_ok"] = row["count_ok"] and Counter(s.side.value for s in predicted) == Counter(
+            s["side"] for s in gt_sources
+        )
+    return row
+
+
+def summarise_quality(result: dict) -> dict:
+    rows = result["rows"]
+    stationary = [r for r in rows if r["category"] == "single_stationary"]
+    singles = [r for r in rows if r["n_true"] == 1]
+    pairs = [r for r in rows if r["n_true"] == 2]
+
+    def pct(items, key):
+        return 100.0 * sum(bool(r[key]) for r in items) / max(1, len(items))
+
+    by_kind = defaultdict(list)
+    for r in rows:
+        by_kind[(r["kind"], r["reverb"])].append(r)
+    motion_confusion = Counter((r["true"][0][1], r["pred"][0][1] if r["pred"] else "none") for r in singles)
+    return {
+        "side_stationary": (pct(stationary, "side_ok"), len(stationary)),
+        "motion_single": (pct(singles, "motion_ok"), len(singles)),
+        "count_pairs": (pct(pairs, "count_ok"), len(pairs)),
+        "count_and_sides_pairs": (pct(pairs, "sides_ok"), len(pairs)),
+        "by_kind": {
+            f"{kind} / {reverb}": {
+                "scenes": len(items),
+                "side": pct([r for r in items if r["category"] == "single_stationary"], "side_ok"),
+                "motion": pct([r for r in items if r["n_true"] == 1], "motion_ok"),
+                "pairs": pct([r for r in items if r["n_true"] == 2], "sides_ok"),
+            }
+            for (kind, reverb), items in sorted(by_kind.items())
+        },
+        "motion_confusion": motion_confusion,
+        "failures": [r for r in rows if not (r.get("side_ok", True) and r.get("motion_ok", True)
+                                             and r.get("sides_ok", True))],
+    }
+
+
+# ---------------------------------------------------------------------------------- speed / memory
+
+_CHILD = r"""
+import json, resource, sys, time
+sys.path.insert(0, sys.argv[1])
+from engine.audio.io import open_audio
+from engine.audio.analysis import analyze
+path, mode = sys.argv[2], sys.argv[3]
+source = open_audio(path)
+t0 = time.perf_counter()
+if mode == "read":
+    for _ in source.blocks(48000 * 30):
+        pass
+    n_sources = 0
+else:
+    n_sources = len(analyze(source).sources)
+elapsed = time.perf_counter() - t0
+peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": elapsed, "peak_mib": peak_mib, "audio_s": source.duration_s,
+                  "sources": n_sources}))
+"""
+
+
+def write_long_file(path: Path, minutes: float, seed: int) -> None:
+    """A long 48 kHz stereo recording: synthetic scenes joined end to end, written block by block."""
+    import numpy as np
+    import soundfile as sf
+    from engine.synth.bench import make_bench
+
+    with tempfile.TemporaryDirectory() as tmp:
+        make_bench(Path(tmp), 6, seed=seed)
+        clips = [sf.read(p, dtype="float32", always_2d=True)[0] for p in sorted(Path(tmp).glob("scene_*.wav"))]
+    target = int(minutes * 60 * 48000)
+    written = 0
+    with sf.SoundFile(path, "w", samplerate=48000, channels=2, subtype="PCM_16") as out:
+        i = 0
+        while written < target:
+            clip = clips[i % len(clips)][: target - written]
+            out.write(np.clip(clip, -1, 1))
+            written += clip.shape[0]
+            i += 1
+
+
+def measure_child(path: Path, mode: str) -> dict:
+    env = dict(os.environ, **SINGLE_THREAD_ENV)
+    cmd = [sys.executable, "-c", _CHILD, str(ROOT), str(path), mode]
+    if sys.platform.startswith("linux"):
+        cmd = ["taskset", "-c", "0", *cmd]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# ------------------------------------------------------------------------------------------ report
+
+
+def render_report(summary: dict, quality: dict, speed: dict | None, args) -> str:
+    def status(value, target):
+        return "meets" if value >= target else "**misses**"
+
+    s_side, n_side = summary["side_stationary"]
+    s_motion, n_motion = summary["motion_single"]
+    s_count, n_pairs = summary["count_pairs"]
+    s_both, _ = summary["count_and_sides_pairs"]
+    lines = [
+        "## Hear: spatial cues and source tracks",
+        "",
+        f"Measured {date.today().isoformat()} on {machine_description()}, by "
+        f"`python benchmarks/bench_hear.py --n {args.n} --seed {args.seed} --long-minutes {args.long_minutes}`.",
+        "",
+        f"### Quality on a fresh make-bench set ({len(quality['rows'])} scenes, seed {args.seed})",
+        "",
+        "| measure | result | target | |",
+        "| --- | --- | --- | --- |",
+        f"| side of single stationary sources | {s_side:.1f}% of {n_side} | ≥ 95% | {status(s_side, 95)} |",
+        f"| motion of single sources (5 labels) | {s_motion:.1f}% of {n_motion} | ≥ 90% | "
+        f"{status(s_motion, 90)} |",
+        f"| source count, two sources ≥ 60° apart | {s_count:.1f}% of {n_pairs} | | |",
+        f"| count and both sides right, two sources | {s_both:.1f}% of {n_pairs} | ≥ 85% | "
+        f"{status(s_both, 85)} |",
+        "",
+        "By recording kind and room (percent correct: side of stationary singles, motion of singles, "
+        "two-source count and sides):",
+        "",
+        "| kind / room | scenes | side | motion | two sources |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, row in summary["by_kind"].items():
+        lines.append(
+            f"| {name} | {row['scenes']} | {row['side']:.0f}% | {row['motion']:.0f}% | {row['pairs']:.0f}% |"
+        )
+    lines += ["", "Motion confusion for single sources (true → predicted: count):", ""]
+    for (truth, pred), count in sorted(summary["motion_confusion"].items()):
+        mark = "" if truth == pred else " ✗"
+        lines.append(f"- {truth} → {pred}: {count}{mark}")
+    rtf = quality["audio_s"] / max(quality["analyse_s"], 1e-9)
+    lines += [
+        "",
+        f"Analysing the {quality['audio_s']:.0f} s of the set took {quality['analyse_s']:.1f} s "
+        f"({rtf:.0f}× real time, all cores, short files).",
+    ]
+    if speed:
+        a, r = speed["analyse"], speed["read"]
+        rtf_one = a["audio_s"] / a["seconds"]
+        lines += [
+            "",
+            f"### Speed and memory on a {speed['minutes']:.0f}-minute 48 kHz stereo file (one core)",
+            "",
+            "| run | seconds | × real time | ratio to the read baseline | peak memory |",
+            "| --- | --- | --- | --- | --- |",
+            f"| baseline: read the file in blocks | {r['seconds']:.1f} | {r['audio_s'] / r['seconds']:.0f}× | "
+            f"1.00 | {r['peak_mib']:.0f} MiB |",
+            f"| analysis (cues, kind, sources) | {a['seconds']:.1f} | {rtf_one:.0f}× | "
+            f"{a['seconds'] / r['seconds']:.2f} | {a['peak_mib']:.0f} MiB |",
+            "",
+            f"Targets: ≥ 200× real time on one core ({status(rtf_one, 200)}); peak memory for 60 minutes "
+            f"under 1.5 GB ({'meets' if a['peak_mib'] < 1430 else '**misses**'}).",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def update_benchmarks_md(path: Path, section: str) -> None:
+    header = "# Benchmarks\n\nMeasured figures, each with its machine and date. Scripts live in `benchmarks/`.\n\n"
+    text = path.read_text() if path.exists() else header
+    pattern = re.compile(r"## Hear: spatial cues and source tracks\n.*?(?=\n## |\Z)", re.S)
+    text = pattern.sub(section.rstrip("\n") + "\n", text) if pattern.search(text) else text + "\n" + section
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=90, help="scenes in the quality set")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--long-minutes", type=float, default=60.0, help="0 skips speed/memory")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
+    parser.add_argument("--failures", action="store_true", help="print every failed scene")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        quality = score_quality(args.n, args.seed, Path(tmp) / "bench")
+        summary = summarise_quality(quality)
+        speed = None
+        if args.long_minutes > 0:
+            long_path = Path(tmp) / "long.wav"
+            write_long_file(long_path, args.long_minutes, args.seed)
+            speed = {
+                "minutes": args.long_minutes,
+                "read": measure_child(long_path, "read"),
+                "analyse": measure_child(long_path, "analyse"),
+            }
+    report = render_report(summary, quality, speed, args)
+    print(report)
+    if args.failures:
+        for row in summary["failures"]:
+            print(f"{row['scene']} {row['kind']}/{row['reverb']} {row['category']}: "
+                  f"true {row['true']} pred {row['pred']}")
+    update_benchmarks_md(Path(args.out), report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,397 @@
+"""The studio's "Hear" window: waveform and cue plots, meters, sources, transport.
+
+It joins the widgets of ``ui/`` to the engine through a :class:`~app.workers.TaskRunner` (analysis in
+the background, so the window never freezes) and a :class:`~app.playback.Player` (the playhead moves
+the cursor and the meters). A failed analysis shows one clear message and leaves what was shown before.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.playback import Player
+from app.workers import LoadedAudio, TaskRunner, analysis_task
+from engine.errors import InputError
+from ui.cues import CuePlots
+from ui.cursor import TimeCursor
+from ui.meters import MeterPanel
+from ui.sources import SourcesTable
+from ui.transport import Transport
+from ui.waveform import WaveformView
+
+log = logging.getLogger(__name__)
+
+AUDIO_EXTENSIONS = ("wav", "flac", "ogg", "oga", "mp3", "aif", "aiff", "w64", "caf")
+VIDEO_EXTENSIONS = ("mp4", "m4a", "m4v", "mov", "mkv", "webm", "avi", "aac", "opus")
+FILE_FILTERS = ";;".join(
+    [
+        "Audio and video (" + " ".join(f"*.{e}" for e in AUDIO_EXTENSIONS + VIDEO_EXTENSIONS) + ")",
+        "Audio (" + " ".join(f"*.{e}" for e in AUDIO_EXTENSIONS) + ")",
+        "Video (" + " ".join(f"*.{e}" for e in VIDEO_EXTENSIONS) + ")",
+        "All files (*)",
+    ]
+)
+
+BANNER_STYLE = (
+    "QLabel { background: #5a4a12; color: #fff4cc; border: 1px solid #8a7320; padding: 4px 8px; }"
+)
+
+
+class StudioWindow(QMainWindow):
+    """The Hear stage: open a recording, see and hear its cues and sources.
+
+    ``player`` and ``analyze_fn`` can be replaced (tests: a fake output stream, a fast analysis).
+    """
+
+    def __init__(
+        self,
+        player: Player | None = None,
+        analyze_fn: Callable[..., Any] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("SpA2V Studio — Hear")
+        self.setAcceptDrops(True)
+        self.analyze_fn = analyze_fn
+        self.loaded: LoadedAudio | None = None
+        self.last_error: str = ""
+        self.error_box: QMessageBox | None = None
+        self._position_s = 0.0
+        self._pending_path: Path | None = None
+        self._showing_partial = False
+
+        self.runner = TaskRunner(self)
+        self.player = player if player is not None else Player(parent=self)
+        if self.player.parent() is None:
+            self.player.setParent(self)
+
+        # --- widgets ---------------------------------------------------------------------------------
+        self.waveform = WaveformView()
+        self.cues = CuePlots()
+        self.meters = MeterPanel()
+        self.sources_table = SourcesTable()
+        self.transport = Transport()
+        self.cursor = TimeCursor(self)
+        for plot in self.waveform.plots:
+            self.cues.link_x(plot)
+        for plot in self.waveform.plots + self.cues.plots:
+            self.cursor.attach(plot)
+
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet(BANNER_STYLE)
+        self.banner.hide()
+        self.file_label = QLabel("No recording loaded. Open one (Ctrl+O) or drop a file here.")
+        self.file_label.setStyleSheet("QLabel { padding: 2px 6px; font-weight: bold; }")
+
+        plots_split = QSplitter(Qt.Orientation.Vertical)
+        plots_split.addWidget(self.waveform)
+        plots_split.addWidget(self.cues)
+        plots_split.setStretchFactor(0, 1)
+        plots_split.setStretchFactor(1, 3)
+        plots_split.setSizes([220, 600])
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.setSpacing(2)
+        left_layout.addWidget(self.file_label)
+        left_layout.addWidget(self.banner)
+        left_layout.addWidget(plots_split, 1)
+
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.meters)
+        sources_box = QWidget()
+        sources_layout = QVBoxLayout(sources_box)
+        sources_layout.setContentsMargins(4, 4, 4, 4)
+        title = QLabel("Sources")
+        title.setStyleSheet("font-weight: bold;")
+        sources_layout.addWidget(title)
+        sources_layout.addWidget(self.sources_table)
+        right.addWidget(sources_box)
+        right.setStretchFactor(0, 0)
+        right.setStretchFactor(1, 1)
+
+        main_split = QSplitter(Qt.Orientation.Horizontal)
+        main_split.addWidget(left)
+        main_split.addWidget(right)
+        main_split.setStretchFactor(0, 3)
+        main_split.setStretchFactor(1, 1)
+        main_split.setSizes([1000, 400])
+        self.setCentralWidget(main_split)
+
+        toolbar = QToolBar("Transport")
+        toolbar.setObjectName("transport")
+        toolbar.setMovable(False)
+        toolbar.addWidget(self.transport)
+        self.addToolBar(toolbar)
+
+        # --- status bar: message, progress, cancel ---------------------------------------------------
+        self.status_label = QLabel("Ready")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 100)
+        self.progress_bar.setMaximumWidth(220)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the analysis (Esc)")
+        self.playback_label = QLabel()
+        self.statusBar().addWidget(self.status_label, 1)
+        self.statusBar().addPermanentWidget(self.playback_label)
+        self.statusBar().addPermanentWidget(self.progress_bar)
+        self.statusBar().addPermanentWidget(self.cancel_button)
+        self._set_busy(False)
+
+        # --- actions and shortcuts -------------------------------------------------------------------
+        menu_file = self.menuBar().addMenu("&File")
+        self.open_action = QAction("&Open…", self)
+        self.open_action.setShortcut(QKeySequence.StandardKey.Open)
+        self.open_action.setToolTip("Open a recording or video (Ctrl+O)")
+        self.open_action.triggered.connect(self.choose_file)
+        menu_file.addAction(self.open_action)
+        menu_file.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        menu_file.addAction(quit_action)
+        menu_play = self.menuBar().addMenu("&Playback")
+        self.play_action = QAction("Play / pause", self)
+        self.play_action.setShortcut(QKeySequence(Qt.Key.Key_Space))
+        self.play_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.play_action.triggered.connect(self.toggle_playback)
+        menu_play.addAction(self.play_action)
+        home_action = QAction("Go to start", self)
+        home_action.setShortcut(QKeySequence(Qt.Key.Key_Home))
+        home_action.triggered.connect(lambda: self.seek(0.0))
+        menu_play.addAction(home_action)
+        self.cancel_action = QAction("Cancel analysis", self)
+        self.cancel_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        self.cancel_action.triggered.connect(self.cancel_analysis)
+        menu_play.addAction(self.cancel_action)
+        self.addAction(self.play_action)
+        self.addAction(home_action)
+        self.addAction(self.cancel_action)
+
+        # --- wiring ----------------------------------------------------------------------------------
+        self.transport.openRequested.connect(self.choose_file)
+        self.transport.playPauseRequested.connect(self.toggle_playback)
+        self.cancel_button.clicked.connect(self.cancel_analysis)
+        self.waveform.seekRequested.connect(self.seek)
+        self.cursor.seekRequested.connect(self.seek)
+        self.sources_table.sourceSelected.connect(
+            lambda sid: self.cues.highlight_source(None if sid < 0 else sid)
+        )
+        self.runner.statusChanged.connect(self.status_label.setText)
+        self.runner.progressChanged.connect(lambda p: self.progress_bar.setValue(round(p)))
+        self.runner.partialResult.connect(self._on_partial)
+        self.runner.resultReady.connect(self._on_result)
+        self.runner.failed.connect(self._on_failed)
+        self.runner.cancelled.connect(self._on_cancelled)
+        self.player.positionChanged.connect(self._on_position)
+        self.player.stateChanged.connect(self.transport.set_playing)
+        self.player.availabilityChanged.connect(lambda ok, why: self._update_play_enabled())
+        self._update_play_enabled()
+        self.resize(1400, 860)
+
+    # --- opening files -------------------------------------------------------------------------------
+
+    @Slot()
+    def choose_file(self) -> None:
+        start = str(self.loaded.path.parent) if self.loaded else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Open a recording", start, FILE_FILTERS)
+        if path:
+            self.open_file(path)
+
+    def open_file(self, path: str | Path) -> None:
+        """Analyse ``path`` in the background; the window shows it when done (or says what went wrong)."""
+        path = Path(path)
+        self._pending_path = path
+        log.info("opening %s", path)
+        self.runner.start(analysis_task(path, analyze_fn=self.analyze_fn))
+        self._set_busy(True)
+        self.status_label.setText(f"Opening {path.name}…")
+
+    @Slot()
+    def cancel_analysis(self) -> None:
+        if self.runner.busy:
+            self.runner.cancel()
+
+    def _set_busy(self, busy: bool) -> None:
+        self.progress_bar.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        if busy:
+            self.progress_bar.setValue(0)
+
+    @Slot(object)
+    def _on_partial(self, partial: LoadedAudio) -> None:
+        # The waveform of the new file can be drawn while its cues are measured.
+        self._showing_partial = True
+        self.waveform.set_peaks(partial.peaks)
+
+    @Slot(object)
+    def _on_result(self, loaded: LoadedAudio) -> None:
+        self._set_busy(False)
+        self._showing_partial = False
+        self.show_loaded(loaded)
+        count = len(loaded.analysis.sources)
+        self.status_label.setText(
+            f"{loaded.path.name}: {loaded.analysis.duration_s:.1f} s, {loaded.audio.sample_rate} Hz, "
+            f"{count} source{'s' if count != 1 else ''}"
+        )
+
+    @Slot(object)
+    def _on_failed(self, exc: BaseException) -> None:
+        self._set_busy(False)
+        self._restore_previous()
+        name = self._pending_path.name if self._pending_path else "the file"
+        if isinstance(exc, InputError):
+            message = str(exc)
+            log.warning("cannot open %s: %s", name, message)
+        else:
+            detail = getattr(exc, "__traceback_text__", "")
+            log.error("analysis of %s failed:\n%s", name, detail or repr(exc))
+            message = (
+                f"The analysis of {name} failed because of an internal error "
+                f"({type(exc).__name__}: {exc}). Details are in the log file."
+            )
+        self.status_label.setText(f"Could not open {name}")
+        self.show_error(message)
+
+    @Slot()
+    def _on_cancelled(self) -> None:
+        self._set_busy(False)
+        self._restore_previous()
+        self.status_label.setText("Analysis cancelled")
+
+    def _restore_previous(self) -> None:
+        if self._showing_partial:
+            self._showing_partial = False
+            self.waveform.set_peaks(self.loaded.peaks if self.loaded else None)
+
+    def show_error(self, message: str) -> None:
+        """One non-blocking dialog; a second error replaces the text of a dialog still open."""
+        self.last_error = message
+        if self.error_box is not None and self.error_box.isVisible():
+            self.error_box.setText(message)
+            return
+        box = QMessageBox(QMessageBox.Icon.Warning, "SpA2V Studio", message, QMessageBox.StandardButton.Ok, self)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        self.error_box = box
+        box.open()
+
+    def show_loaded(self, loaded: LoadedAudio) -> None:
+        """Show a fully analysed recording (replaces what was shown)."""
+        analysis = loaded.analysis
+        self.loaded = loaded
+        self.player.load(loaded.audio)
+        self.waveform.set_peaks(loaded.peaks)
+        self.cues.set_analysis(analysis)
+        self.meters.set_analysis(analysis)
+        self.sources_table.set_sources(analysis.sources)
+        self.transport.set_duration(loaded.peaks.duration_s)
+        warnings = list(dict.fromkeys([*loaded.audio.warnings, *analysis.warnings]))
+        self.banner.setText("⚠ " + "\n⚠ ".join(warnings) if warnings else "")
+        self.banner.setVisible(bool(warnings))
+        self.file_label.setText(
+            f"{loaded.path.name} — {loaded.audio.sample_rate} Hz, {loaded.audio.channels} ch, "
+            f"{getattr(analysis.kind, 'value', analysis.kind)} recording"
+        )
+        self.setWindowTitle(f"{loaded.path.name} — SpA2V Studio")
+        self._update_play_enabled()
+        self._set_position(0.0, smooth=False)
+
+    # --- playback and the playhead -------------------------------------------------------------------
+
+    @property
+    def position_s(self) -> float:
+        return self._position_s
+
+    @Slot()
+    def toggle_playback(self) -> None:
+        if self.loaded is not None and self.player.available:
+            self.player.toggle()
+
+    @Slot(float)
+    def seek(self, time_s: float) -> None:
+        """Move the playhead (audio, cursor, meters) to ``time_s``."""
+        if self.loaded is None:
+            return
+        time_s = min(max(0.0, float(time_s)), self.loaded.peaks.duration_s)
+        if self.player.available and self.player.has_source:
+            self.player.seek(time_s)  # emits positionChanged → _on_position
+        self._set_position(time_s, smooth=not self.cursor.dragging)
+
+    @Slot(float)
+    def _on_position(self, time_s: float) -> None:
+        if self.loaded is None:
+            return
+        self._set_position(time_s, smooth=True)
+        if self.player.is_playing:
+            self._follow(time_s)
+
+    def _set_position(self, time_s: float, smooth: bool) -> None:
+        self._position_s = time_s
+        self.cursor.set_time(time_s)
+        self.transport.set_time(time_s)
+        if self.loaded is None:
+            return
+        if smooth:
+            self.meters.set_time(time_s)
+        else:
+            self.meters.show_time(self.loaded.analysis, time_s)
+
+    def _follow(self, time_s: float) -> None:
+        """Page the view along when the playhead leaves it while playing."""
+        plot = self.waveform.plot_left
+        t0, t1 = plot.viewRange()[0]
+        if time_s > t1 or time_s < t0:
+            width = t1 - t0
+            plot.setXRange(time_s - 0.05 * width, time_s + 0.95 * width, padding=0.0)
+
+    def _update_play_enabled(self) -> None:
+        enabled = self.player.available and self.loaded is not None
+        reason = self.player.unavailable_reason if not self.player.available else "Open a recording first"
+        self.transport.set_play_enabled(enabled, reason)
+        self.play_action.setEnabled(enabled)
+        self.playback_label.setVisible(not self.player.available)
+        self.playback_label.setText("🔇 Playback off")
+        self.playback_label.setToolTip(self.player.unavailable_reason)
+
+    # --- drag and drop, closing ----------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
+        if urls and urls[0].isLocalFile():
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        urls = event.mimeData().urls()
+        if urls and urls[0].isLocalFile():
+            event.acceptProposedAction()
+            self.open_file(urls[0].toLocalFile())
+
+    def shutdown(self) -> None:
+        """Stop the analysis and playback threads (idempotent)."""
+        self.runner.shutdown()
+        self.player.close()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        super().closeEvent(event)

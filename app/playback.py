@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-
 log = logging.getLogger(__name__)
 
 #: ``factory(samplerate, channels, callback) -> stream`` with start(), stop(), close().

@@ -223,8 +223,8 @@ class LoadedAudio:
 
 
 def default_analyze(*args: Any, **kwargs: Any) -> Any:
-    """``engine.audio.analysis.analyze``, imported when first needed."""
-    from engine.audio.analysis import analyze
+    """``engine.audio.hear.analyze``, imported when first needed."""
+    from engine.audio.hear import analyze
 
     return analyze(*args, **kwargs)
 

@@ -57,8 +57,8 @@ def machine_description() -> str:
 
 
 def score_quality(n: int, seed: int, workdir: Path) -> dict:
-    from engine.audio.analysis import analyze
-    from engine.synth.bench import make_bench
+    from engine.audio.hear import analyze
+    from engine.scenes.bench import make_bench
 
     t0 = time.perf_counter()
     make_bench(workdir, n, seed=seed)
@@ -143,7 +143,7 @@ _CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 from engine.audio.io import open_audio
-from engine.audio.analysis import analyze
+from engine.audio.hear import analyze
 path, mode = sys.argv[2], sys.argv[3]
 source = open_audio(path)
 t0 = time.perf_counter()
@@ -164,7 +164,8 @@ def write_long_file(path: Path, minutes: float, seed: int) -> None:
     """A long 48 kHz stereo recording: synthetic scenes joined end to end, written block by block."""
     import numpy as np
     import soundfile as sf
-    from engine.synth.bench import make_bench
+
+    from engine.scenes.bench import make_bench
 
     with tempfile.TemporaryDirectory() as tmp:
         make_bench(Path(tmp), 6, seed=seed)

@@ -94,7 +94,7 @@ def build_analysis(duration_s: float = 4.0, hop_s: float = 0.01, rate: int = 800
 
 
 def fast_analyze(audio, settings=None, progress=None, is_cancelled=None) -> Analysis:
-    """Stands in for ``engine.audio.analysis.analyze``: the known cues of :func:`build_analysis`."""
+    """Stands in for ``engine.audio.hear.analyze``: the known cues of :func:`build_analysis`."""
     for i in range(5):
         if progress is not None:
             progress(i / 4)

@@ -1,0 +1,1 @@
+"""Synthetic stereo scenes with known sources and trajectories, for benchmarks, tests and the demo."""

@@ -34,6 +34,11 @@ SPEED_OF_SOUND_M_S = 343.0
 #: Woodworth's spherical head: radius of an average adult head (m).
 HEAD_RADIUS_M = 0.0875
 AZIMUTH_GRID_DEG = np.arange(-90.0, 90.5, 1.0)
+TIME_SMOOTH = 3
+PEAK_HEIGHT = 0.1
+MIN_SHARE = 0.15
+MIN_COVER = 0.3
+PROMINENCE = 0.1
 
 
 @dataclass
@@ -144,16 +149,22 @@ def detect_kind(frames: dict[str, np.ndarray], seg: Segments) -> tuple[Recording
     top = float(total_gcc.max()) if total_gcc.size else 0.0
     if top <= 0:
         return RecordingKind.BINAURAL, 0.0, facts
-    peaks, _ = find_peaks(np.r_[0.0, total_gcc, 0.0], prominence=0.2 * top)
-    peak_lags = np.abs(seg.lag_ms[peaks - 1])
-    balance = seg.balance_hist.sum(axis=0)
+    # Strong peaks only (half the highest), never at the lag range's edges: a reverberant tail
+    # leaves weaker random bumps anywhere.
+    peaks, _props = find_peaks(total_gcc, height=0.5 * top, prominence=0.2 * top)
+    if peaks.size == 0:
+        peaks = np.array([int(np.argmax(total_gcc))])
+    peak_lags = np.abs(seg.lag_ms[peaks])
+    # Where the in-phase bins' level balance peaks, read through the pan law (pan-pot sources).
+    balance = ndimage.gaussian_filter1d(seg.balance_hist.sum(axis=0), 2.0)
     centres = (np.arange(balance.size) + 0.5) / balance.size
-    off_centre = float(balance[np.abs(centres - 0.5) > 0.1].sum() / max(balance.sum(), 1e-12))
-    lag_step_ms = float(seg.lag_ms[1] - seg.lag_ms[0]) if seg.lag_ms.size > 1 else 0.05
-    facts.update(max_peak_lag_ms=float(peak_lags.max()) if peak_lags.size else 0.0, off_centre_fraction=off_centre)
-    if peak_lags.size and peak_lags.max() <= 1.01 * lag_step_ms:
-        if off_centre > 0.25:
-            return RecordingKind.PANPOT, float(np.clip(0.5 + off_centre, 0.5, 1.0)), facts
+    balance_az = np.degrees(np.arcsin(np.sqrt(centres))) * 2 - 90.0
+    bal_peaks, _ = find_peaks(np.r_[0.0, balance, 0.0], height=0.3 * balance.max())
+    off_centre = float(np.max(np.abs(balance_az[np.clip(bal_peaks - 1, 0, balance.size - 1)]), initial=0.0))
+    facts.update(max_peak_lag_ms=float(peak_lags.max()), balance_peak_deg=off_centre)
+    if peak_lags.max() <= 0.1:
+        if off_centre > 12.0:
+            return RecordingKind.PANPOT, float(np.clip(0.5 + off_centre / 60.0, 0.5, 1.0)), facts
         return RecordingKind.BINAURAL, 0.2, facts  # everything ahead: every model gives ~0°
     if peak_lags.max() > 0.85:
         return RecordingKind.SPACED, float(np.clip(0.6 + (peak_lags.max() - 0.85) * 2, 0.6, 1.0)), facts
@@ -194,7 +205,7 @@ def find_tracks(evidence: np.ndarray, active: np.ndarray, seg_dt: float) -> list
     """Peaks per segment, linked over time into tracks; short or weak tracks dropped, broken ones joined."""
     smooth = ndimage.gaussian_filter1d(evidence, sigma=4.0, axis=1, mode="nearest")
     # Time smoothing over ~0.75 s steadies the peaks of sources that sound intermittently.
-    smooth = ndimage.uniform_filter1d(smooth, size=3, axis=0, mode="nearest")
+    smooth = ndimage.uniform_filter1d(smooth, size=TIME_SMOOTH, axis=0, mode="nearest")
     open_tracks: list[_Track] = []
     done: list[_Track] = []
     gap_limit = max(2, round(1.0 / seg_dt))
@@ -204,7 +215,9 @@ def find_tracks(evidence: np.ndarray, active: np.ndarray, seg_dt: float) -> list
         if top <= 0:
             continue
         # Zero padding lets a source at ±90° (a maximum at the grid's edge) count as a peak.
-        peaks, props = find_peaks(np.r_[0.0, row, 0.0], height=0.15 * top, prominence=0.1 * top, distance=20)
+        peaks, props = find_peaks(
+            np.r_[0.0, row, 0.0], height=PEAK_HEIGHT * top, prominence=PROMINENCE * top, distance=20
+        )
         peaks = np.clip(peaks - 1, 0, row.size - 1)
         heights = props["peak_heights"]
         order = np.argsort(-heights)
@@ -237,11 +250,11 @@ def find_tracks(evidence: np.ndarray, active: np.ndarray, seg_dt: float) -> list
     tracks = done + open_tracks
     n_active = max(1, int(active.sum()))
     tracks = _join_broken(tracks, seg_dt)
-    kept = [t for t in tracks if len(t.seg) >= max(3, 0.15 * n_active)]
+    kept = [t for t in tracks if len(t.seg) >= max(3, MIN_COVER * n_active)]
     if not kept and tracks:
         kept = [max(tracks, key=lambda t: sum(t.height))]
     weight = sum(sum(t.height) for t in kept) or 1.0
-    kept = [t for t in kept if sum(t.height) / weight >= 0.08]
+    kept = [t for t in kept if sum(t.height) / weight >= MIN_SHARE]
     return sorted(kept, key=lambda t: np.median(t.az))
 
 
@@ -284,7 +297,7 @@ def _intervals(times: np.ndarray, seg_dt: float) -> list[tuple[float, float]]:
 
 
 def describe_track(tr: _Track, seg: Segments, settings: AnalysisSettings, source_id: int,
-                   coherence: float, duration_s: float) -> Source:
+                   coherence: float, duration_s: float, share: float = 1.0) -> Source:
     """A Source from a track: azimuth/level over time, side, motion, confidence."""
     idx = np.asarray(tr.seg)
     t = seg.t[idx]
@@ -310,7 +323,11 @@ def describe_track(tr: _Track, seg: Segments, settings: AnalysisSettings, source
     side = side_for_azimuth(float(np.median(az)))
     coverage = min(1.0, (t[-1] - t[0] + (seg.t[1] - seg.t[0] if len(seg.t) > 1 else 0.25)) / max(duration_s, 1e-6))
     spread = float(np.std(az - ndimage.uniform_filter1d(az, size=5, mode="nearest")))
-    confidence = float(np.clip(0.25 + 0.45 * coverage + 0.3 * coherence - spread / 40.0, 0.05, 1.0))
+    # Confidence: how much of the clip the track covers, how much of the directional evidence it
+    # holds (a faint track among strong ones is less certain), how coherent the ears are, how steady.
+    confidence = float(np.clip(
+        0.15 + 0.35 * coverage + 0.3 * min(1.0, share / 0.5) + 0.2 * coherence - spread / 40.0, 0.05, 1.0
+    ))
     seg_dt = float(seg.t[1] - seg.t[0]) if len(seg.t) > 1 else 0.25
     return Source(
         id=source_id,
@@ -425,4 +442,8 @@ def _find_sources(seg: Segments, frames: dict[str, np.ndarray], kind: RecordingK
     evidence = evidence_on_azimuth(seg, kind, settings.spacing_m)
     seg_dt = float(seg.t[1] - seg.t[0]) if len(seg.t) > 1 else 0.25
     tracks = find_tracks(evidence, active, seg_dt)
-    return [describe_track(tr, seg, settings, i, mean_coh, duration_s) for i, tr in enumerate(tracks)]
+    total = sum(sum(tr.height) for tr in tracks) or 1.0
+    return [
+        describe_track(tr, seg, settings, i, mean_coh, duration_s, share=sum(tr.height) / total)
+        for i, tr in enumerate(tracks)
+    ]

@@ -21,6 +21,9 @@ from scipy import fft as sfft
 from scipy import signal
 
 EPS = 1e-12
+#: Frames of recent history (100 ms) a bin's power is compared with to find onsets.
+ONSET_FRAMES = 10
+ONSET_FLOOR = 0.3
 
 
 @dataclass
@@ -31,7 +34,7 @@ class CueSettings:
     hop_s: float = 0.01
     n_fft: int = 1024
     itd_band_hz: tuple[float, float] = (200.0, 1500.0)
-    evidence_band_hz: tuple[float, float] = (200.0, 6000.0)
+    evidence_band_hz: tuple[float, float] = (200.0, 4000.0)
     #: Largest |ITD| searched, ms: a 40 cm spaced pair reaches 1.17 ms; heads about 0.7 ms.
     max_itd_ms: float = 1.25
     #: Cross-spectra are averaged with this time constant (s) before GCC-PHAT and coherence.
@@ -104,6 +107,7 @@ class CueMeter:
         f_ev = self.freqs[self.ev_bins]
         self.ev_matrix = np.exp(2j * np.pi * np.outer(f_ev, self.lags) / rate).astype(np.complex64)
         self.ev_state: np.ndarray | None = None
+        self.onset_prev = np.zeros((ONSET_FRAMES, len(self.freqs)), np.float32)
         self.band_matrix = self._band_matrix()
         bb = (self.freqs >= settings.broadband_hz[0]) & (self.freqs <= settings.broadband_hz[1])
         self.broadband_bins = np.flatnonzero(bb)
@@ -117,8 +121,8 @@ class CueMeter:
         self.sxy_state: np.ndarray | None = None
         self.pxx_state: np.ndarray | None = None
         meter = pyloudnorm.Meter(rate)  # K-weighting: the two filters of ITU-R BS.1770
-        self.k_filters = [(f.b, f.a) for f in meter._filters.values()]
-        self.k_states: list[np.ndarray | None] = [None] * len(self.k_filters)
+        self.k_sos = np.vstack([signal.tf2sos(f.b, f.a) for f in meter._filters.values()])
+        self.k_state: np.ndarray | None = None
         self._k_buffer = np.zeros((0, 2))  # K-weighted samples not yet turned into per-hop means
         self.ms_history = np.zeros(0)  # per-hop K-weighted mean squares of the last 400 ms
         self.peak = 0.0
@@ -166,13 +170,10 @@ class CueMeter:
     # ------------------------------------------------------------------------------------ internals
 
     def _loudness(self, block: np.ndarray) -> None:
-        x = block.astype(np.float64)
-        for i, (b, a) in enumerate(self.k_filters):
-            zi = self.k_states[i]
-            if zi is None:
-                zi = np.zeros((max(len(a), len(b)) - 1, 2))
-            x, self.k_states[i] = signal.lfilter(b, a, x, axis=0, zi=zi)
-        self._k_buffer = np.concatenate([self._k_buffer, x], axis=0)  # consumed per hop in _frames
+        if self.k_state is None:
+            self.k_state = np.zeros((self.k_sos.shape[0], 2, 2))
+        x, self.k_state = signal.sosfilt(self.k_sos, block.T.astype(np.float64), axis=1, zi=self.k_state)
+        self._k_buffer = np.concatenate([self._k_buffer, x.T], axis=0)  # consumed per hop in _frames
 
     def _frames(self, buf: np.ndarray, n_frames: int) -> None:
         s = self.s
@@ -264,6 +265,15 @@ class CueMeter:
         out["ild_high_db"].append((ild_high * nan).astype(np.float32))
         out["itd_peak"].append((gcc_peak * nan).astype(np.float32))
 
+        # Precedence per bin: a bin whose power jumps above its recent (100 ms) average carries the
+        # direct sound before the room's reflections arrive; steady bins still vote, ten times less.
+        history = np.concatenate([self.onset_prev, pm], axis=0)  # the previous ONSET_FRAMES frames first
+        csum = np.cumsum(history, axis=0)
+        k = ONSET_FRAMES
+        previous = (csum[k - 1 : -1] - np.concatenate([np.zeros((1, csum.shape[1])), csum[: -k - 1]])) / k
+        self.onset_prev = history[-k:]
+        bin_vote = ONSET_FLOOR + np.clip((pm / (previous + EPS) - 1.0) / 3.0, 0.0, 1.0)
+
         # Source evidence: frames weighted by power, coherence and onsets (precedence: the direct
         # sound arrives first, so frames where the level rises carry cleaner direction cues).
         power = (tot_l + tot_r) / 2
@@ -277,9 +287,11 @@ class CueMeter:
         sxy_ev, self.ev_state = _one_pole(xl[:, eb] * np.conj(xr[:, eb]), a, self.ev_state)
         mag = np.abs(sxy_ev)
         # PHAT, but only bins within 30 dB of the frame's strongest vote: empty bins would vote at random.
-        votes = (mag > 1e-3 * mag.max(axis=1, keepdims=True)) / (mag + EPS)
-        ev_gcc = ((sxy_ev * votes) @ self.ev_matrix).real / np.maximum(1, (votes > 0).sum(axis=1))[:, None]
-        gcc_pos = np.clip(gcc, 0.0, None) * weight[:, None]
+        votes = (mag > 1e-3 * mag.max(axis=1, keepdims=True)) * bin_vote[:, eb] / (mag + EPS)
+        ev_gcc = ((sxy_ev * votes) @ self.ev_matrix).real / (bin_vote[:, eb].sum(axis=1) + EPS)[:, None]
+        itd_votes = phat * bin_vote[:, ib]
+        itd_gcc = (itd_votes @ self.gcc_matrix).real / (bin_vote[:, ib].sum(axis=1) + EPS)[:, None]
+        gcc_pos = np.clip(itd_gcc, 0.0, None) * weight[:, None]
         wide_pos = np.clip(ev_gcc, 0.0, None) * weight[:, None]
         # Per-bin level balance histogram (DUET on level): each bin votes with its power. The balance
         # r = P_R / (P_L + P_R) in [0, 1] carries the bin's ILD without a logarithm per bin.
@@ -287,8 +299,14 @@ class CueMeter:
         bl, br = pl[:, db_], pr[:, db_]
         bin_sum = bl + br
         balance = br / (bin_sum + EPS)
-        # Reverberant bins are incoherent between the ears: weigh each frame as the GCC is weighed.
-        bin_w = bin_sum * (weight / np.sqrt(power + EPS))[:, None]
+        # A panned direct sound is in phase in both channels in every bin; reverberant and noisy bins
+        # have random phase. Only in-phase bins vote (cos^16 of the phase difference), and each frame
+        # as much as its GCC does.
+        cross = xl[:, db_] * np.conj(xr[:, db_])
+        in_phase = np.clip(cross.real / (np.abs(cross) + EPS), 0.0, 1.0)
+        for _ in range(4):  # ** 16 by squaring: numpy's float power is several times slower
+            in_phase *= in_phase
+        bin_w = bin_sum * in_phase * bin_vote[:, db_] * (weight / np.sqrt(power + EPS))[:, None]
         n_ild = s.balance_bins
         idx = np.minimum((balance * n_ild).astype(np.int32), n_ild - 1)
         seg_id = (self.n_frames + np.arange(n_frames)) // s.segment_frames

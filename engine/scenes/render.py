@@ -76,11 +76,19 @@ def _positions(src: SourceSpec, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _propagate(dry: np.ndarray, distance_m: np.ndarray, rate: int) -> np.ndarray:
-    """The dry signal heard at ``distance_m`` (per sample): delayed by r/c (fractional) with 1/r gain."""
+    """The dry signal heard at the receiver: emitted at the retarded time, with 1/r gain.
+
+    ``distance_m[i]`` is the source-receiver distance at sample i. What arrives at time t left the
+    source at τ with t = τ + r(τ)/c; three fixed-point steps solve that to far below a sample, which
+    gives the exact moving-source Doppler f·c/(c − v) rather than its first-order approximation.
+    """
     n = dry.size
-    t_emit = np.arange(n) - distance_m / SPEED_OF_SOUND_M_S * rate
-    heard = np.interp(t_emit, np.arange(n), dry, left=0.0, right=0.0)
-    return heard / np.maximum(distance_m, 0.3)
+    samples = np.arange(n, dtype=np.float64)
+    emitted = samples - distance_m / SPEED_OF_SOUND_M_S * rate
+    for _ in range(3):
+        emitted = samples - np.interp(emitted, samples, distance_m) / SPEED_OF_SOUND_M_S * rate
+    heard = np.interp(emitted, samples, dry, left=0.0, right=0.0)
+    return heard / np.maximum(np.interp(emitted, samples, distance_m), 0.3)
 
 
 def _binaural(heard: np.ndarray, azimuth_deg: np.ndarray, hrirs: HrirSet, block: int = 1024) -> np.ndarray:

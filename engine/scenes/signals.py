@@ -89,7 +89,7 @@ def instrument(rate: int, seconds: float, rng: np.random.Generator) -> np.ndarra
         tt = np.arange(length) / rate
         f = base * 2 ** (rng.choice(scale) / 12)
         env = (1 - np.exp(-tt / 0.01)) * (np.exp(-tt / 0.6) if not bowed else np.ones_like(tt))
-        vib = 1 + (0.004 * np.sin(2 * np.pi * 5.5 * tt) if bowed else 0)
+        vib = 1 + (0.004 * np.sin(2 * np.pi * 5.5 * tt) if bowed else np.zeros_like(tt))
         note = sum(np.sin(2 * np.pi * f * k * np.cumsum(vib) / rate) / k**1.2 for k in range(1, 14))
         out[start : start + length] += env * note
     return _normalise(out)

@@ -1,0 +1,213 @@
+"""The Hear analysis: sign conventions, recording kinds, sources and motion, bad input, streaming."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from engine.audio.hear import AnalysisSettings, analyze
+from engine.audio.model import Analysis, Motion, RecordingKind, Side
+from engine.errors import AudioInputError, Cancelled
+from engine.scenes.render import SceneSpec, SourceSpec, render_scene
+
+RATE = 48000
+
+
+def _write(path: Path, left: np.ndarray, right: np.ndarray, rate: int = RATE) -> Path:
+    sf.write(path, np.stack([left, right], axis=1).astype(np.float32), rate, subtype="FLOAT")
+    return path
+
+
+def _noise(seconds: float = 3.0, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(int(RATE * seconds)) * 0.1
+
+
+def _harmonic(f0: float, seconds: float = 3.0) -> np.ndarray:
+    t = np.arange(int(RATE * seconds)) / RATE
+    return sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 12)) * 0.1
+
+
+def _delayed(x: np.ndarray, samples: int) -> np.ndarray:
+    return np.r_[np.zeros(samples), x[:-samples]] if samples else x
+
+
+def _scene(tmp_path: Path, name: str, kind: str, source: SourceSpec, seconds: float = 4.0) -> Path:
+    audio, rate = render_scene(SceneSpec(kind=kind, duration_s=seconds, sources=[source], seed=1))
+    path = tmp_path / f"{name}.wav"
+    sf.write(path, audio, rate)
+    return path
+
+
+# ------------------------------------------------------------------------------ sign conventions
+
+
+def test_panpot_source_on_the_right_reads_right_everywhere(tmp_path: Path) -> None:
+    x = _noise()
+    phi = (50 + 90) / 180 * np.pi / 2  # the sine pan law at +50°
+    analysis = analyze(_write(tmp_path / "pan.wav", x * np.cos(phi), x * np.sin(phi)))
+    assert analysis.kind is RecordingKind.PANPOT
+    frames = analysis.frames
+    assert np.nanmedian(frames.ild_db) == pytest.approx(20 * np.log10(np.tan(phi)), abs=0.3)
+    assert abs(np.nanmedian(frames.itd_ms)) < 0.03  # a pan-pot mix has no time difference
+    assert np.nanmedian(frames.azimuth_deg) == pytest.approx(50, abs=3)
+    [source] = analysis.sources
+    assert source.side is Side.RIGHT and source.motion is Motion.STATIONARY
+    assert source.azimuth_start_deg == pytest.approx(50, abs=4)
+
+
+@pytest.mark.parametrize("lead_ms,side", [(0.6, Side.RIGHT), (-0.6, Side.LEFT)])
+def test_spaced_pair_itd_sign_and_azimuth(tmp_path: Path, lead_ms: float, side: Side) -> None:
+    x = _noise()
+    lag = round(abs(lead_ms) * 1e-3 * RATE)
+    # Positive ITD: the right channel hears it first, i.e. the left channel is the delayed one.
+    left, right = (_delayed(x, lag), x) if lead_ms > 0 else (x, _delayed(x, lag))
+    analysis = analyze(_write(tmp_path / "spaced.wav", left, right))
+    assert analysis.kind is RecordingKind.SPACED
+    assert np.nanmedian(analysis.frames.itd_ms) == pytest.approx(lead_ms, abs=0.03)
+    expected_az = np.degrees(np.arcsin(343.0 * lead_ms * 1e-3 / 0.4))
+    [source] = analysis.sources
+    assert source.side is side
+    assert source.azimuth_start_deg == pytest.approx(expected_az, abs=5)
+
+
+def test_binaural_kemar_source_on_the_right(tmp_path: Path) -> None:
+    path = _scene(tmp_path, "b", "binaural", SourceSpec("engine", 50, 50, 2, 2, seed=6))
+    analysis = analyze(path)
+    assert analysis.kind is RecordingKind.BINAURAL
+    assert np.nanmedian(analysis.frames.itd_ms) > 0.3 and np.nanmedian(analysis.frames.ild_db) > 3
+    top = max(analysis.sources, key=lambda s: s.confidence)
+    assert top.side is Side.RIGHT and top.azimuth_start_deg == pytest.approx(50, abs=12)
+
+
+# ------------------------------------------------------------------------------------ sources
+
+
+def test_two_panned_sources_120_degrees_apart_are_two_tracks(tmp_path: Path) -> None:
+    a, b = _harmonic(220), _harmonic(347)
+    p1, p2 = (-60 + 90) / 180 * np.pi / 2, (60 + 90) / 180 * np.pi / 2
+    path = _write(tmp_path / "two.wav", a * np.cos(p1) + b * np.cos(p2), a * np.sin(p1) + b * np.sin(p2))
+    analysis = analyze(path)
+    assert [s.side for s in analysis.sources] == [Side.LEFT, Side.RIGHT]
+    assert analysis.sources[0].azimuth_start_deg == pytest.approx(-60, abs=6)
+    assert analysis.sources[1].azimuth_start_deg == pytest.approx(60, abs=6)
+
+
+def test_two_delayed_sources_are_two_tracks(tmp_path: Path) -> None:
+    x, y = _noise(seed=1), _noise(seed=2)
+    lag = 24  # 0.5 ms
+    path = _write(tmp_path / "two.wav", _delayed(x, lag) + y, x + _delayed(y, lag))
+    sides = sorted(s.side.value for s in analyze(path).sources)
+    assert sides == ["left", "right"]
+
+
+@pytest.mark.parametrize(
+    "kind,source,motion",
+    [
+        ("spaced", SourceSpec("engine", -60, 50, 3, 3, seed=1), Motion.MOVING_RIGHT),
+        ("binaural", SourceSpec("speech", 55, -50, 3, 3, seed=2), Motion.MOVING_LEFT),
+        ("panpot", SourceSpec("instrument", 40, 40, 14, 2, seed=3), Motion.APPROACHING),
+        ("binaural", SourceSpec("engine", -45, -45, 2, 14, seed=4), Motion.RECEDING),
+        ("panpot", SourceSpec("engine", -50, -50, 2, 2, seed=5), Motion.STATIONARY),
+    ],
+)
+def test_motion_of_a_single_source(tmp_path: Path, kind: str, source: SourceSpec, motion: Motion) -> None:
+    analysis = analyze(_scene(tmp_path, "m", kind, source))
+    top = max(analysis.sources, key=lambda s: s.confidence)
+    assert top.motion is motion
+    if motion in (Motion.MOVING_LEFT, Motion.MOVING_RIGHT):
+        sweep = top.azimuth_end_deg - top.azimuth_start_deg
+        assert (sweep > 40) == (motion is Motion.MOVING_RIGHT) and abs(sweep) > 40
+    if motion is Motion.APPROACHING:
+        assert top.level_change_db > 8
+
+
+# ------------------------------------------------------------------------------- odd input
+
+
+def test_mono_file_is_centred_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "mono.wav"
+    sf.write(path, _noise(), RATE)
+    analysis = analyze(path)
+    assert analysis.kind is RecordingKind.MONO and analysis.channels == 1
+    assert [s.side for s in analysis.sources] == [Side.CENTER]
+    assert any("mono" in w for w in analysis.warnings)
+
+
+def test_identical_channels_count_as_mono(tmp_path: Path) -> None:
+    x = _noise()
+    analysis = analyze(_write(tmp_path / "dual.wav", x, x))
+    assert analysis.kind is RecordingKind.MONO
+    assert any("identical" in w for w in analysis.warnings)
+
+
+def test_nan_samples_are_a_clear_error(tmp_path: Path) -> None:
+    x = _noise()
+    x[RATE] = np.nan
+    path = _write(tmp_path / "nan.wav", x, x * 0.5)
+    with pytest.raises(AudioInputError, match="NaN") as info:
+        analyze(path)
+    assert str(path) in str(info.value)
+
+
+def test_silent_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = _write(tmp_path / "silence.wav", np.zeros(RATE), np.zeros(RATE))
+    with pytest.raises(AudioInputError, match="silent") as info:
+        analyze(path)
+    assert str(path) in str(info.value)
+
+
+def test_odd_sample_rate_gives_the_same_answer(tmp_path: Path) -> None:
+    rate = 22050
+    x = np.random.default_rng(3).standard_normal(rate * 3) * 0.1
+    phi = (-45 + 90) / 180 * np.pi / 2
+    analysis = analyze(_write(tmp_path / "odd.wav", x * np.cos(phi), x * np.sin(phi), rate))
+    assert analysis.sample_rate == rate
+    assert analysis.duration_s == pytest.approx(3.0)
+    assert len(analysis.frames) == 300
+    assert [s.side for s in analysis.sources] == [Side.LEFT]
+
+
+# --------------------------------------------------------------------------------- streaming
+
+
+def test_block_size_does_not_change_the_frames(tmp_path: Path) -> None:
+    path = _scene(tmp_path, "s", "binaural", SourceSpec("speech", 30, -30, 3, 3, seed=9), seconds=3.0)
+    small = analyze(path, AnalysisSettings(block_s=0.37))
+    large = analyze(path, AnalysisSettings(block_s=60.0))
+    assert len(small.frames) == len(large.frames) == 300
+    for name in ("itd_ms", "ild_db", "coherence", "level_dbfs", "loudness_lufs"):
+        a, b = getattr(small.frames, name), getattr(large.frames, name)
+        assert np.array_equal(np.isnan(a), np.isnan(b)), name
+        ok = ~np.isnan(a)
+        np.testing.assert_allclose(a[ok], b[ok], atol=1e-3, err_msg=name)
+
+
+def test_progress_and_cancel(tmp_path: Path) -> None:
+    path = _write(tmp_path / "n.wav", _noise(), _noise(seed=1))
+    seen: list[float] = []
+    analyze(path, AnalysisSettings(block_s=0.5), progress=seen.append)
+    assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) > 3
+    with pytest.raises(Cancelled):
+        analyze(path, AnalysisSettings(block_s=0.5), is_cancelled=lambda: len(seen) > 0)
+
+
+def test_loudness_is_ebu_momentary(tmp_path: Path) -> None:
+    # EBU Tech 3341: a 1 kHz sine at -23 dBFS in both channels reads -23 LUFS momentary.
+    t = np.arange(RATE * 3) / RATE
+    amplitude = 10 ** (-23 / 20)  # the sine peaks at -23 dBFS
+    sine = amplitude * np.sin(2 * np.pi * 1000 * t)
+    analysis = analyze(_write(tmp_path / "sine.wav", sine, sine))
+    steady = analysis.frames.loudness_lufs[100:-10]
+    assert np.median(steady) == pytest.approx(-23.0, abs=0.5)
+
+
+def test_analysis_round_trips_through_json(tmp_path: Path) -> None:
+    path = _scene(tmp_path, "r", "spaced", SourceSpec("engine", -60, 50, 3, 3, seed=1), seconds=3.0)
+    analysis = analyze(path)
+    analysis.save_json(tmp_path / "a.json")
+    back = Analysis.load_json(tmp_path / "a.json")
+    assert [s.motion for s in back.sources] == [s.motion for s in analysis.sources]
+    np.testing.assert_allclose(back.frames.itd_ms, analysis.frames.itd_ms, atol=1e-4, equal_nan=True)

@@ -111,7 +111,7 @@ def summarise_quality(result: dict) -> dict:
     pairs = [r for r in rows if r["n_true"] == 2]
 
     def pct(items, key):
-        return 100.0 * sum(bool(r[key]) for r in items) / max(1, len(items))
+        return 100.0 * sum(bool(r[key]) for r in items) / len(items) if items else float("nan")
 
     by_kind = defaultdict(list)
     for r in rows:
@@ -224,9 +224,12 @@ def render_report(summary: dict, quality: dict, speed: dict | None, args) -> str
         "| kind / room | scenes | side | motion | two sources |",
         "| --- | --- | --- | --- | --- |",
     ]
+    def cell(value: float) -> str:
+        return "–" if value != value else f"{value:.0f}%"
+
     for name, row in summary["by_kind"].items():
         lines.append(
-            f"| {name} | {row['scenes']} | {row['side']:.0f}% | {row['motion']:.0f}% | {row['pairs']:.0f}% |"
+            f"| {name} | {row['scenes']} | {cell(row['side'])} | {cell(row['motion'])} | {cell(row['pairs'])} |"
         )
     lines += ["", "Motion confusion for single sources (true → predicted: count):", ""]
     for (truth, pred), count in sorted(summary["motion_confusion"].items()):

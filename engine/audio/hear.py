@@ -306,7 +306,12 @@ def describe_track(tr: _Track, seg: Segments, settings: AnalysisSettings, source
     level_db = seg_level_db + 10 * np.log10(np.maximum(np.asarray(tr.share), 1e-3))
     az_start = _robust_edge(az, 0.2, True)
     az_end = _robust_edge(az, 0.2, False)
-    sweep = az_end - az_start
+    # Motion from a robust (Theil-Sen) line through the whole track: a few stray points at one end,
+    # where another source passed close by, do not make a stationary source "move".
+    if len(t) >= 3 and t[-1] > t[0]:
+        sweep = float(stats.theilslopes(az, t)[0] * (t[-1] - t[0]))
+    else:
+        sweep = az_end - az_start
     if len(t) >= 3 and t[-1] > t[0]:
         slope = stats.theilslopes(level_db, t)[0]
         level_change = float(slope * (t[-1] - t[0]))

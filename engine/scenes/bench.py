@@ -1,8 +1,9 @@
 """Benchmark sets of synthetic scenes with ground truth, and the studio's demo recording.
 
 ``make_bench(out, n)`` writes ``scene_000.wav`` + ``scene_000.json`` … and ``index.json``. Scenes cycle
-through categories (two single stationary, one of each moving label, two two-source scenes), the three
-recording kinds, and dry / reverberant rooms (RT60 0.2–0.5 s), deterministically for a seed.
+through categories (two single stationary, one of each moving label, two two-source scenes), then the
+three recording kinds, then dry / reverberant rooms (RT60 0.2–0.5 s): 48 scenes cover every
+combination once. Deterministic for a seed.
 
 Ground truth (``format: spa2v.scene``): kind, rt60_s, hrir, sample_rate, duration_s, audio, category,
 sources with type, motion, side (of the mean azimuth), side_start, side_end, azimuth_start_deg,
@@ -81,9 +82,11 @@ def _pair(rng: np.random.Generator, seed: int) -> list[SourceSpec]:
 def scene_spec(index: int, seed: int) -> tuple[SceneSpec, str]:
     """The ``index``-th scene of a set: its spec and category."""
     rng = np.random.default_rng([seed, index])
-    category, motion = CATEGORY_CYCLE[index % len(CATEGORY_CYCLE)]
-    kind = KINDS[index % len(KINDS)]
-    reverberant = (index // len(KINDS)) % 2 == 1
+    # Every kind and room gets every category: categories vary fastest, then kinds, then rooms.
+    cycle = len(CATEGORY_CYCLE)
+    category, motion = CATEGORY_CYCLE[index % cycle]
+    kind = KINDS[(index // cycle) % len(KINDS)]
+    reverberant = (index // (cycle * len(KINDS))) % 2 == 1
     rt60 = float(rng.uniform(0.2, 0.5)) if reverberant else 0.0
     src_seed = int(rng.integers(0, 2**31))
     sources = _pair(rng, src_seed) if motion is None else [_single(motion, rng, src_seed)]
@@ -144,7 +147,7 @@ def demo_spec() -> SceneSpec:
         seed=7,
         sources=[
             SourceSpec("engine", -70.0, 65.0, 3.5, 3.5, Motion.MOVING_RIGHT, gain_db=0.0, seed=11),
-            SourceSpec("speech", -45.0, -45.0, 2.0, 2.0, Motion.STATIONARY, gain_db=-4.0, seed=5),
+            SourceSpec("speech", -45.0, -45.0, 2.0, 2.0, Motion.STATIONARY, gain_db=0.0, seed=5),
         ],
     )
 

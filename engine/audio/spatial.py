@@ -24,6 +24,7 @@ EPS = 1e-12
 #: Frames of recent history (100 ms) a bin's power is compared with to find onsets.
 ONSET_FRAMES = 10
 ONSET_FLOOR = 0.3
+EVIDENCE_BETA = 0.3
 
 
 @dataclass
@@ -289,8 +290,10 @@ class CueMeter:
         # PHAT, but only bins within 30 dB of the frame's strongest vote: empty bins would vote at random.
         votes = (mag > 1e-3 * mag.max(axis=1, keepdims=True)) * bin_vote[:, eb] / (mag + EPS)
         ev_gcc = ((sxy_ev * votes) @ self.ev_matrix).real / (bin_vote[:, eb].sum(axis=1) + EPS)[:, None]
-        itd_votes = phat * bin_vote[:, ib]
-        itd_gcc = (itd_votes @ self.gcc_matrix).real / (bin_vote[:, ib].sum(axis=1) + EPS)[:, None]
+        # Each bin votes with a weight growing as |S|^beta (beta 0 is pure PHAT): a tonal source whose
+        # few bins stand well above a broadband neighbour's then still gets heard.
+        strength = bin_vote[:, ib] * (np.abs(sxy_s) + EPS) ** EVIDENCE_BETA
+        itd_gcc = ((phat * strength) @ self.gcc_matrix).real / (strength.sum(axis=1) + EPS)[:, None]
         gcc_pos = np.clip(itd_gcc, 0.0, None) * weight[:, None]
         wide_pos = np.clip(ev_gcc, 0.0, None) * weight[:, None]
         # Per-bin level balance histogram (DUET on level): each bin votes with its power. The balance

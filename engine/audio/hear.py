@@ -39,6 +39,7 @@ PEAK_HEIGHT = 0.1
 MIN_SHARE = 0.15
 MIN_COVER = 0.3
 PROMINENCE = 0.1
+FAINT_HEIGHT = 0.08
 
 
 @dataclass
@@ -255,7 +256,36 @@ def find_tracks(evidence: np.ndarray, active: np.ndarray, seg_dt: float) -> list
         kept = [max(tracks, key=lambda t: sum(t.height))]
     weight = sum(sum(t.height) for t in kept) or 1.0
     kept = [t for t in kept if sum(t.height) / weight >= MIN_SHARE]
+    kept += _steady_faint_sources(smooth, active, kept)
     return sorted(kept, key=lambda t: np.median(t.az))
+
+
+def _steady_faint_sources(smooth: np.ndarray, active: np.ndarray, tracks: list[_Track]) -> list[_Track]:
+    """Sources that never top a segment but are there all along, far from every track found.
+
+    A steady, tonal source beside a loud broadband one wins only a few bins in each frame: its peak
+    is a tenth of the loud one's, too faint to trust in one segment, yet it stands in the same place
+    segment after segment. Each segment's evidence is scaled to its own maximum and averaged; a
+    direction that stands out there, at least 40° from every track, becomes a stationary source.
+    """
+    rows = smooth[active]
+    if rows.shape[0] < 4:
+        return []
+    mean = (rows / np.maximum(rows.max(axis=1, keepdims=True), 1e-12)).mean(axis=0)
+    floor = float(np.median(mean))
+    peaks, props = find_peaks(np.r_[0.0, mean, 0.0], height=floor + FAINT_HEIGHT, prominence=FAINT_HEIGHT)
+    found = []
+    centres = [float(np.median(t.az)) for t in tracks]
+    for p in peaks[np.argsort(-props["peak_heights"])]:
+        az = float(AZIMUTH_GRID_DEG[min(max(p - 1, 0), mean.size - 1)])
+        if all(abs(az - c) >= 40.0 for c in centres):
+            idx = np.flatnonzero(active)
+            heights = smooth[idx, min(max(p - 1, 0), mean.size - 1)]
+            totals = np.maximum(smooth[idx].sum(axis=1), 1e-12)
+            found.append(_Track(seg=list(idx), az=[az] * idx.size, height=list(heights),
+                                share=list(np.clip(heights / totals * 10, 0.01, 1.0))))
+            centres.append(az)
+    return found
 
 
 def _join_broken(tracks: list[_Track], seg_dt: float) -> list[_Track]:
@@ -308,12 +338,14 @@ def describe_track(tr: _Track, seg: Segments, settings: AnalysisSettings, source
     az_end = _robust_edge(az, 0.2, False)
     # Motion from a robust (Theil-Sen) line through the whole track: a few stray points at one end,
     # where another source passed close by, do not make a stationary source "move".
+    # Theil-Sen looks at every pair of points: thin long tracks to at most 300 (same line, bounded work).
+    thin = np.linspace(0, len(t) - 1, min(len(t), 300)).astype(int)
     if len(t) >= 3 and t[-1] > t[0]:
-        sweep = float(stats.theilslopes(az, t)[0] * (t[-1] - t[0]))
+        sweep = float(stats.theilslopes(az[thin], t[thin])[0] * (t[-1] - t[0]))
     else:
         sweep = az_end - az_start
     if len(t) >= 3 and t[-1] > t[0]:
-        slope = stats.theilslopes(level_db, t)[0]
+        slope = stats.theilslopes(level_db[thin], t[thin])[0]
         level_change = float(slope * (t[-1] - t[0]))
     else:
         level_change = 0.0

@@ -299,14 +299,20 @@ def _halve_rate(source: AudioSource, block_s: float) -> Iterator[np.ndarray]:
     def decimate(chunk_t: np.ndarray) -> np.ndarray:
         nonlocal history, consumed
         x = np.concatenate([history, chunk_t], axis=1)
-        filtered = signal.oaconvolve(x, _HALVING_FIR[None, :], mode="valid", axes=1)  # y[consumed + j]
         history = x[:, -(taps - 1) :]
-        # Keep y[n] for n = 2i + delay: n >= delay and n of the same parity as delay.
+        # y[consumed + j] is the filter's output at x[:, taps - 1 + j]. Keep y[n] for n = 2i + delay:
+        # n >= delay and n of the same parity as delay.
         first = max(0, delay - consumed)
         if (consumed + first - delay) % 2:
             first += 1
         consumed += chunk_t.shape[1]
-        return filtered[:, first::2]
+        start = taps - 1 + first  # index of the first wanted output in the full convolution of x
+        if start >= x.shape[1]:
+            return np.zeros((2, 0), np.float32)
+        shift = start % 2  # upfirdn keeps the even indices of the full convolution
+        full_even = signal.upfirdn(_HALVING_FIR, x[:, shift:], 1, 2, axis=1)
+        count = (x.shape[1] - start + 1) // 2
+        return full_even[:, (start - shift) // 2 : (start - shift) // 2 + count].astype(np.float32, copy=False)
 
     for chunk in source.blocks(block):
         kept = decimate(chunk.T)[:, : total_out - emitted]

@@ -122,9 +122,9 @@ class CueMeter:
         self.sxy_state: np.ndarray | None = None
         self.pxx_state: np.ndarray | None = None
         meter = pyloudnorm.Meter(rate)  # K-weighting: the two filters of ITU-R BS.1770
-        self.k_sos = np.vstack([signal.tf2sos(f.b, f.a) for f in meter._filters.values()])
+        self.k_sos = np.vstack([signal.tf2sos(f.b, f.a) for f in meter._filters.values()]).astype(np.float32)
         self.k_state: np.ndarray | None = None
-        self._k_buffer = np.zeros((0, 2))  # K-weighted samples not yet turned into per-hop means
+        self._k_buffer = np.zeros((0, 2), np.float32)  # K-weighted samples not yet turned into per-hop means
         self.ms_history = np.zeros(0)  # per-hop K-weighted mean squares of the last 400 ms
         self.peak = 0.0
         self.identical_channels = True
@@ -172,8 +172,8 @@ class CueMeter:
 
     def _loudness(self, block: np.ndarray) -> None:
         if self.k_state is None:
-            self.k_state = np.zeros((self.k_sos.shape[0], 2, 2))
-        x, self.k_state = signal.sosfilt(self.k_sos, block.T.astype(np.float64), axis=1, zi=self.k_state)
+            self.k_state = np.zeros((self.k_sos.shape[0], 2, 2), np.float32)
+        x, self.k_state = signal.sosfilt(self.k_sos, block.T, axis=1, zi=self.k_state)
         self._k_buffer = np.concatenate([self._k_buffer, x.T], axis=0)  # consumed per hop in _frames
 
     def _frames(self, buf: np.ndarray, n_frames: int) -> None:

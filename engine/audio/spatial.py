@@ -107,15 +107,19 @@ class CueMeter:
         self.ev_bins = np.flatnonzero((self.freqs >= elo) & (self.freqs <= min(ehi, rate / 2 - 1)))
         f_ev = self.freqs[self.ev_bins]
         self.ev_matrix = np.exp(2j * np.pi * np.outer(f_ev, self.lags) / rate).astype(np.complex64)
+        self.ev_slice = slice(int(self.ev_bins[0]), int(self.ev_bins[-1]) + 1)
         self.ev_state: np.ndarray | None = None
-        self.onset_prev = np.zeros((ONSET_FRAMES, len(self.freqs)), np.float32)
         self.band_matrix = self._band_matrix()
         bb = (self.freqs >= settings.broadband_hz[0]) & (self.freqs <= settings.broadband_hz[1])
         self.broadband_bins = np.flatnonzero(bb)
         hb = (self.freqs >= settings.high_band_hz[0]) & (self.freqs <= settings.high_band_hz[1])
         self.high_bins = np.flatnonzero(hb)
         # Per-bin ILD for pan-pot sources: bins between 200 Hz and 8 kHz.
-        self.duet_bins = np.flatnonzero((self.freqs >= 200.0) & (self.freqs <= 8000.0))
+        duet = np.flatnonzero((self.freqs >= 200.0) & (self.freqs <= 8000.0))
+        self.duet_bins = duet
+        self.duet_slice = slice(int(duet[0]), int(duet[-1]) + 1)
+        self.vote_bins = int(self.duet_bins[-1]) + 1
+        self.onset_prev = np.zeros((ONSET_FRAMES, self.vote_bins), np.float32)
         self.alpha = math.exp(-settings.hop_s / settings.smoothing_s)
         # State carried across blocks.
         self.tail = np.zeros((n_fft // 2 - hop // 2, 2), np.float32)  # centres frame i at (i + 0.5) hop
@@ -179,9 +183,11 @@ class CueMeter:
     def _frames(self, buf: np.ndarray, n_frames: int) -> None:
         s = self.s
         n_fft, hop = s.n_fft, s.hop
-        frames = sliding_window_view(buf, n_fft, axis=0)[::hop][:n_frames]  # (n, 2, n_fft)
-        spec = sfft.rfft(frames * self.window, axis=-1, workers=1)  # complex64 (n, 2, bins)
-        xl, xr = spec[:, 0, :], spec[:, 1, :]
+        # Channels as contiguous rows, so each window is a contiguous run of samples (much faster).
+        rows = np.ascontiguousarray(buf.T)
+        frames = sliding_window_view(rows, n_fft, axis=1)[:, ::hop][:, :n_frames]  # (2, n, n_fft)
+        spec = sfft.rfft(frames * self.window, axis=-1, workers=1)  # complex64 (2, n, bins)
+        xl, xr = spec[0], spec[1]
         pl = (xl.real**2 + xl.imag**2).astype(np.float32)
         pr = (xr.real**2 + xr.imag**2).astype(np.float32)
         win_power = float(np.sum(self.window**2))
@@ -240,7 +246,8 @@ class CueMeter:
         # Momentary loudness (400 ms of K-weighted mean square, per hop).
         kb = self._k_buffer
         usable = min(n_frames * hop, kb.shape[0])
-        ms_hop = (kb[: usable // hop * hop] ** 2).reshape(-1, hop, 2).mean(axis=1).sum(axis=1)
+        per_hop = kb[: usable // hop * hop].reshape(-1, hop * 2)  # both channels of each hop in a row
+        ms_hop = np.einsum("ij,ij->i", per_hop, per_hop) / hop
         self._k_buffer = kb[usable // hop * hop :]
         ms_hop = np.concatenate([ms_hop, np.full(n_frames - ms_hop.shape[0], ms_hop[-1] if ms_hop.size else 0.0)])
         history = np.concatenate([self.ms_history, ms_hop])
@@ -268,12 +275,14 @@ class CueMeter:
 
         # Precedence per bin: a bin whose power jumps above its recent (100 ms) average carries the
         # direct sound before the room's reflections arrive; steady bins still vote, ten times less.
-        history = np.concatenate([self.onset_prev, pm], axis=0)  # the previous ONSET_FRAMES frames first
+        vb = self.vote_bins  # every bin that votes lies below 8 kHz
+        history = np.concatenate([self.onset_prev, pm[:, :vb]], axis=0)  # previous ONSET_FRAMES frames first
         csum = np.cumsum(history, axis=0)
         k = ONSET_FRAMES
         previous = (csum[k - 1 : -1] - np.concatenate([np.zeros((1, csum.shape[1])), csum[: -k - 1]])) / k
         self.onset_prev = history[-k:]
-        bin_vote = ONSET_FLOOR + np.clip((pm / (previous + EPS) - 1.0) / 3.0, 0.0, 1.0)
+        bin_vote = ONSET_FLOOR + np.clip((pm[:, :vb] / (previous + EPS) - 1.0) / 3.0, 0.0, 1.0)
+        cross_all = xl[:, :vb] * np.conj(xr[:, :vb])
 
         # Source evidence: frames weighted by power, coherence and onsets (precedence: the direct
         # sound arrives first, so frames where the level rises carry cleaner direction cues).
@@ -282,10 +291,10 @@ class CueMeter:
         self._prev_level = float(level[-1])
         onset = 1.0 + 2.0 * np.clip((level - prev) / 6.0, 0.0, 1.0)
         weight = np.where(silent, 0.0, np.sqrt(power) * np.clip(coherence, 0, 1) ** 2 * onset)
-        eb = self.ev_bins
+        eb = self.ev_slice
         if self.ev_state is None:
-            self.ev_state = np.zeros(len(eb), np.complex64)
-        sxy_ev, self.ev_state = _one_pole(xl[:, eb] * np.conj(xr[:, eb]), a, self.ev_state)
+            self.ev_state = np.zeros(len(self.ev_bins), np.complex64)
+        sxy_ev, self.ev_state = _one_pole(cross_all[:, eb], a, self.ev_state)
         mag = np.abs(sxy_ev)
         # PHAT, but only bins within 30 dB of the frame's strongest vote: empty bins would vote at random.
         votes = (mag > 1e-3 * mag.max(axis=1, keepdims=True)) * bin_vote[:, eb] / (mag + EPS)
@@ -298,14 +307,14 @@ class CueMeter:
         wide_pos = np.clip(ev_gcc, 0.0, None) * weight[:, None]
         # Per-bin level balance histogram (DUET on level): each bin votes with its power. The balance
         # r = P_R / (P_L + P_R) in [0, 1] carries the bin's ILD without a logarithm per bin.
-        db_ = self.duet_bins
+        db_ = self.duet_slice
         bl, br = pl[:, db_], pr[:, db_]
         bin_sum = bl + br
         balance = br / (bin_sum + EPS)
         # A panned direct sound is in phase in both channels in every bin; reverberant and noisy bins
         # have random phase. Only in-phase bins vote (cos^16 of the phase difference), and each frame
         # as much as its GCC does.
-        cross = xl[:, db_] * np.conj(xr[:, db_])
+        cross = cross_all[:, db_]
         in_phase = np.clip(cross.real / (np.abs(cross) + EPS), 0.0, 1.0)
         for _ in range(4):  # ** 16 by squaring: numpy's float power is several times slower
             in_phase *= in_phase

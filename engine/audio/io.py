@@ -197,10 +197,12 @@ def open_audio(path: str | Path) -> AudioSource:
                 readable = _decode_with_pyav(path)
                 info = sf.info(str(readable))
             except AudioInputError as av_exc:
+                log.info("%s: libsndfile: %s; ffmpeg: %s", path, str(exc).strip(), av_exc.problem)
+                if "no audio track" in av_exc.problem or "no samples" in av_exc.problem:
+                    raise
                 raise AudioInputError(
                     path,
-                    "not a readable audio file (libsndfile: "
-                    f"{str(exc).strip()}; ffmpeg: {av_exc.problem}). "
+                    "not a readable audio file (the format is not recognised or the file is damaged). "
                     "Accepted: WAV, FLAC, OGG, MP3 and the audio track of MP4/MOV/MKV/WebM",
                 ) from None
         else:

@@ -31,8 +31,6 @@ from engine.audio.spatial import CueMeter, CueSettings, Segments
 from engine.errors import AudioInputError, Cancelled
 
 SPEED_OF_SOUND_M_S = 343.0
-#: Woodworth's spherical head: radius of an average adult head (m).
-HEAD_RADIUS_M = 0.0875
 AZIMUTH_GRID_DEG = np.arange(-90.0, 90.5, 1.0)
 TIME_SMOOTH = 3
 PEAK_HEIGHT = 0.1
@@ -60,7 +58,6 @@ class AnalysisSettings:
     #: A level change at least this large over the clip (dB) is approaching / receding.
     level_change_db: float = 6.0
     silence_dbfs: float = -90.0
-    extra: dict = field(default_factory=dict)
 
     def cue_settings(self) -> CueSettings:
         return CueSettings(rate=self.rate, n_fft=self.n_fft, hop_s=self.hop_s)
@@ -69,15 +66,10 @@ class AnalysisSettings:
 # ------------------------------------------------------------------------------- azimuth models
 
 
-def woodworth_itd_ms(azimuth_deg: np.ndarray) -> np.ndarray:
-    """ITD (ms, positive = right leads) of a spherical head for a far source at ``azimuth_deg``."""
-    theta = np.radians(np.clip(azimuth_deg, -90, 90))
-    return np.sign(theta) * HEAD_RADIUS_M / SPEED_OF_SOUND_M_S * (np.abs(theta) + np.sin(np.abs(theta))) * 1e3
-
-
 #: ITD a real head gives in the 200-1500 Hz GCC-PHAT band, from the MIT KEMAR HRIRs (measured with
-#: this module's own meter). Low frequencies bend round the head more slowly than Woodworth's
-#: high-frequency model says, so a real head's ITD is 10-25% larger off the median plane.
+#: this module's own meter). Woodworth's spherical-head formula, (a/c)(θ + sin θ) with a = 8.75 cm,
+#: holds for high frequencies; in this low band a real head's ITD is 10-25% larger off the median
+#: plane, so the measured table is used instead.
 KEMAR_AZIMUTH_DEG = np.array([0.0, 10.0, 20.0, 30.0, 45.0, 60.0, 75.0, 90.0])
 KEMAR_ITD_MS = np.array([0.0, 0.096, 0.191, 0.287, 0.447, 0.606, 0.683, 0.705])
 
@@ -447,7 +439,9 @@ def analyze(
     sources = _find_sources(seg, frames, kind, settings, source.duration_s)
     if progress is not None:
         progress(1.0)
+    band_ild = _band_ild_summary(seg, settings)
     return Analysis(
+        band_ild_db=band_ild,
         sample_rate=source.sample_rate,
         channels=source.channels,
         duration_s=source.duration_s,
@@ -458,6 +452,16 @@ def analyze(
         warnings=warnings,
         audio_path=str(source.path),
     )
+
+
+def _band_ild_summary(seg: Segments, settings: AnalysisSettings) -> dict[str, list[float]]:
+    """Median ILD per third-octave band over the louder segments: how ILD grows with frequency."""
+    centres = list(settings.cue_settings().ild_band_centres_hz)
+    if seg.t.size == 0:
+        return {"centre_hz": centres, "median_db": [float("nan")] * len(centres)}
+    level = 10 * np.log10(seg.power + 1e-12)
+    loud = level > np.percentile(level, 50)
+    return {"centre_hz": centres, "median_db": [float(v) for v in np.median(seg.band_ild_db[loud], axis=0)]}
 
 
 def _find_sources(seg: Segments, frames: dict[str, np.ndarray], kind: RecordingKind,

@@ -259,6 +259,18 @@ class Source:
         )
 
 
+def _band_ild(value: Any, where: str) -> dict[str, list[float]] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or "centre_hz" not in value or "median_db" not in value:
+        raise InputError(f"{where}: field 'band_ild_db' must hold 'centre_hz' and 'median_db' lists")
+    centres = _array(value["centre_hz"], "band_ild_db.centre_hz", where)
+    medians = _array([np.nan if v is None else v for v in value["median_db"]], "band_ild_db.median_db", where)
+    if centres.shape != medians.shape:
+        raise InputError(f"{where}: 'band_ild_db' lists differ in length")
+    return {"centre_hz": centres.tolist(), "median_db": medians.tolist()}
+
+
 @dataclass
 class Analysis:
     """Everything the "Hear" stage measured for one recording."""
@@ -274,6 +286,8 @@ class Analysis:
     #: Plain-language notes for the user (mono input, channels dropped, ...).
     warnings: list[str] = field(default_factory=list)
     audio_path: str | None = None
+    #: ILD per third-octave band, median over the louder part: {"centre_hz": [...], "median_db": [...]}.
+    band_ild_db: dict[str, list[float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -286,6 +300,10 @@ class Analysis:
             "recording_kind_confidence": round(float(self.kind_confidence), 3),
             "audio_path": self.audio_path,
             "warnings": list(self.warnings),
+            "band_ild_db": None if self.band_ild_db is None else {
+                "centre_hz": list(self.band_ild_db["centre_hz"]),
+                "median_db": _rounded(np.asarray(self.band_ild_db["median_db"], dtype=float), 2),
+            },
             "frames": self.frames.to_dict(),
             "sources": [s.to_dict() for s in self.sources],
         }
@@ -325,6 +343,7 @@ class Analysis:
             kind_confidence=float(data.get("recording_kind_confidence", 0.0) or 0.0),
             warnings=[str(w) for w in data.get("warnings", []) or []],
             audio_path=data.get("audio_path"),
+            band_ild_db=_band_ild(data.get("band_ild_db"), where),
         )
 
     def save_json(self, path: str | Path) -> None:

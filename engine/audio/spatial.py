@@ -135,7 +135,7 @@ class CueMeter:
         self.n_frames = 0
         self.frames: dict[str, list[np.ndarray]] = {k: [] for k in (
             "ild_db", "itd_ms", "coherence", "level_dbfs", "level_left_dbfs", "level_right_dbfs",
-            "loudness_lufs", "centroid_hz", "pitch_hz", "ild_high_db", "itd_peak",
+            "loudness_lufs", "centroid_hz", "pitch_hz", "ild_high_db",
         )}
         self.segments = SegmentStats()
         self._prev_level: float | None = None
@@ -231,7 +231,6 @@ class CueMeter:
         offset = np.clip(offset, -0.5, 0.5)
         lag = self.lags[kc] + np.where(k == kc, offset, 0.0)
         itd_ms = lag / s.rate * 1000.0
-        gcc_peak = gcc[np.arange(n_frames), k]
 
         # Spectral centroid and pitch (autocorrelation of the mono power spectrum).
         pm = pl + pr
@@ -271,7 +270,6 @@ class CueMeter:
         out["centroid_hz"].append((centroid * nan).astype(np.float32))
         out["pitch_hz"].append((pitch * nan).astype(np.float32))
         out["ild_high_db"].append((ild_high * nan).astype(np.float32))
-        out["itd_peak"].append((gcc_peak * nan).astype(np.float32))
 
         # Precedence per bin: a bin whose power jumps above its recent (100 ms) average carries the
         # direct sound before the room's reflections arrive; steady bins still vote, ten times less.

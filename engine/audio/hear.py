@@ -460,7 +460,7 @@ def _band_ild_summary(seg: Segments, settings: AnalysisSettings) -> dict[str, li
     if seg.t.size == 0:
         return {"centre_hz": centres, "median_db": [float("nan")] * len(centres)}
     level = 10 * np.log10(seg.power + 1e-12)
-    loud = level > np.percentile(level, 50)
+    loud = level >= np.percentile(level, 50)
     return {"centre_hz": centres, "median_db": [float(v) for v in np.median(seg.band_ild_db[loud], axis=0)]}
 
 

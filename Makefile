@@ -62,7 +62,7 @@ bench: $(VENV)/.installed-test
 	$(PY) benchmarks/bench_hear.py
 
 demo: $(VENV)/.installed
-	$(PY) -m engine.scenes.bench --demo resources/demo/demo_scene.flac
+	$(PY) -m engine.synth.bench --demo resources/demo/demo_scene.flac
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

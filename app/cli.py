@@ -77,7 +77,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_make_bench(args: argparse.Namespace) -> int:
-    from engine.scenes.bench import make_bench
+    from engine.synth.bench import make_bench
 
     if args.n < 1:
         raise InputError(f"--n must be at least 1, got {args.n}")

@@ -58,7 +58,7 @@ def machine_description() -> str:
 
 def score_quality(n: int, seed: int, workdir: Path) -> dict:
     from engine.audio.hear import analyze
-    from engine.scenes.bench import make_bench
+    from engine.synth.bench import make_bench
 
     t0 = time.perf_counter()
     make_bench(workdir, n, seed=seed)
@@ -165,7 +165,7 @@ def write_long_file(path: Path, minutes: float, seed: int) -> None:
     import numpy as np
     import soundfile as sf
 
-    from engine.scenes.bench import make_bench
+    from engine.synth.bench import make_bench
 
     with tempfile.TemporaryDirectory() as tmp:
         make_bench(Path(tmp), 6, seed=seed)

@@ -38,6 +38,7 @@ MIN_SHARE = 0.15
 MIN_COVER = 0.3
 PROMINENCE = 0.1
 FAINT_HEIGHT = 0.08
+HEAD_SHADOW_DB = 3.0
 
 
 @dataclass
@@ -161,6 +162,17 @@ def detect_kind(frames: dict[str, np.ndarray], seg: Segments) -> tuple[Recording
         return RecordingKind.BINAURAL, 0.2, facts  # everything ahead: every model gives ~0°
     if peak_lags.max() > 0.85:
         return RecordingKind.SPACED, float(np.clip(0.6 + (peak_lags.max() - 0.85) * 2, 0.6, 1.0)), facts
+    # Head shadow: a head's ILD grows with frequency (a few dB at 300 Hz, 10-20 dB above 3 kHz for a
+    # source to the side); a spaced pair's stays small and flat. Per segment, |ILD| above 2.5 kHz
+    # minus |ILD| up to 500 Hz, median over the louder half.
+    centres = np.asarray(CueSettings().ild_band_centres_hz, dtype=float)
+    level = 10 * np.log10(seg.power + 1e-12)
+    loud = level >= np.percentile(level, 50)
+    band = np.abs(seg.band_ild_db[loud])
+    shadow = float(np.median(band[:, centres >= 2500].mean(axis=1) - band[:, centres <= 500].mean(axis=1)))
+    facts["head_shadow_db"] = shadow
+    if shadow > HEAD_SHADOW_DB:
+        return RecordingKind.BINAURAL, float(np.clip(0.5 + (shadow - HEAD_SHADOW_DB) / 10.0, 0.5, 1.0)), facts
     itd, ild_high, coh = frames["itd_ms"], frames["ild_high_db"], frames["coherence"]
     ok = np.isfinite(itd) & np.isfinite(ild_high) & np.isfinite(coh)
     w = coh[ok] ** 2

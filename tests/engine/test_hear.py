@@ -11,7 +11,7 @@ import soundfile as sf
 from engine.audio.hear import AnalysisSettings, analyze
 from engine.audio.model import Analysis, Motion, RecordingKind, Side
 from engine.errors import AudioInputError, Cancelled
-from engine.scenes.render import SceneSpec, SourceSpec, render_scene
+from engine.synth.scenes import SceneSpec, SourceSpec, render_scene
 
 RATE = 48000
 
@@ -108,7 +108,7 @@ def test_two_delayed_sources_are_two_tracks(tmp_path: Path) -> None:
     [
         ("spaced", SourceSpec("engine", -60, 50, 3, 3, seed=1), Motion.MOVING_RIGHT),
         ("binaural", SourceSpec("speech", 55, -50, 3, 3, seed=2), Motion.MOVING_LEFT),
-        ("panpot", SourceSpec("instrument", 40, 40, 14, 2, seed=3), Motion.APPROACHING),
+        ("panpot", SourceSpec("piano", 40, 40, 14, 2, seed=3), Motion.APPROACHING),
         ("binaural", SourceSpec("engine", -45, -45, 2, 14, seed=4), Motion.RECEDING),
         ("panpot", SourceSpec("engine", -50, -50, 2, 2, seed=5), Motion.STATIONARY),
     ],

@@ -1,1 +1,0 @@
-"""Synthetic stereo scenes with known sources and trajectories, for benchmarks, tests and the demo."""

@@ -68,7 +68,7 @@ class SegmentStats:
     count: list[int] = field(default_factory=list)  # frames in each segment
     gcc: list[np.ndarray] = field(default_factory=list)  # weighted GCC-PHAT over lags, ITD band
     gcc_wide: list[np.ndarray] = field(default_factory=list)  # the same over the wide evidence band
-    ild_hist: list[np.ndarray] = field(default_factory=list)  # weighted per-bin ILD histogram
+    balance_hist: list[np.ndarray] = field(default_factory=list)  # weighted per-bin level-balance histogram
     power: list[float] = field(default_factory=list)  # summed frame power of the segment (linear)
     band_l: list[np.ndarray] = field(default_factory=list)  # third-octave band powers, left
     band_r: list[np.ndarray] = field(default_factory=list)
@@ -317,16 +317,16 @@ class CueMeter:
         for _ in range(4):  # ** 16 by squaring: numpy's float power is several times slower
             in_phase *= in_phase
         bin_w = bin_sum * in_phase * bin_vote[:, db_] * (weight / np.sqrt(power + EPS))[:, None]
-        n_ild = s.balance_bins
-        idx = np.minimum((balance * n_ild).astype(np.int32), n_ild - 1)
+        n_balance = s.balance_bins
+        idx = np.minimum((balance * n_balance).astype(np.int32), n_balance - 1)
         seg_id = (self.n_frames + np.arange(n_frames)) // s.segment_frames
         local = seg_id - seg_id[0]
         n_seg = int(local[-1]) + 1
         starts = np.flatnonzero(np.r_[True, np.diff(local) != 0])
         seg_gcc = np.add.reduceat(gcc_pos, starts, axis=0)
         seg_wide = np.add.reduceat(wide_pos, starts, axis=0)
-        flat = (local[:, None] * n_ild + idx).ravel()
-        seg_ild = np.bincount(flat, weights=bin_w.ravel(), minlength=n_seg * n_ild).reshape(n_seg, n_ild)
+        flat = (local[:, None] * n_balance + idx).ravel()
+        seg_balance = np.bincount(flat, weights=bin_w.ravel(), minlength=n_seg * n_balance).reshape(n_seg, n_balance)
         seg_power = np.add.reduceat(power, starts)
         seg_band_l = np.add.reduceat(pl, starts, axis=0) @ self.band_matrix.T
         seg_band_r = np.add.reduceat(pr, starts, axis=0) @ self.band_matrix.T
@@ -336,7 +336,7 @@ class CueMeter:
         if st.count and int(seg_id[0]) == len(st.count) - 1:  # the last segment continues
             st.gcc[-1] += seg_gcc[0]
             st.gcc_wide[-1] += seg_wide[0]
-            st.ild_hist[-1] += seg_ild[0]
+            st.balance_hist[-1] += seg_balance[0]
             st.power[-1] += float(seg_power[0])
             st.band_l[-1] += seg_band_l[0]
             st.band_r[-1] += seg_band_r[0]
@@ -345,7 +345,7 @@ class CueMeter:
         for j in range(first, n_seg):
             st.gcc.append(seg_gcc[j].astype(np.float64))
             st.gcc_wide.append(seg_wide[j].astype(np.float64))
-            st.ild_hist.append(seg_ild[j])
+            st.balance_hist.append(seg_balance[j])
             st.power.append(float(seg_power[j]))
             st.band_l.append(seg_band_l[j].astype(np.float64))
             st.band_r.append(seg_band_r[j].astype(np.float64))
@@ -368,7 +368,7 @@ class CueMeter:
         t = (np.arange(len(count)) * s.segment_frames + count / 2.0) * s.hop_s
         band_ild = 10 * np.log10((np.vstack(st.band_r) + EPS) / (np.vstack(st.band_l) + EPS))
         mean_power = np.asarray(st.power) / np.maximum(count, 1)
-        return Segments(t, np.vstack(st.gcc), np.vstack(st.gcc_wide), np.vstack(st.ild_hist), mean_power,
+        return Segments(t, np.vstack(st.gcc), np.vstack(st.gcc_wide), np.vstack(st.balance_hist), mean_power,
                         band_ild, self.lags / s.rate * 1000.0)
 
 

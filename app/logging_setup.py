@@ -46,10 +46,6 @@ def setup_logging(level: int = logging.INFO, directory: str | Path | None = None
     return path
 
 
-def log_file() -> Path | None:
-    return _LOG_FILE
-
-
 def install_qt_message_handler() -> None:
     """Route qDebug/qWarning/qCritical into ``logging`` (logger ``qt``)."""
     from PySide6.QtCore import QtMsgType, qInstallMessageHandler

@@ -86,10 +86,17 @@ def spaced_itd_ms(azimuth_deg: np.ndarray, spacing_m: float) -> np.ndarray:
     return spacing_m * np.sin(np.radians(azimuth_deg)) / SPEED_OF_SOUND_M_S * 1e3
 
 
-def panpot_balance(azimuth_deg: np.ndarray) -> np.ndarray:
-    """P_R / (P_L + P_R) of a constant-power sine-law pan to ``azimuth_deg`` (−90 hard left)."""
-    phi = (np.asarray(azimuth_deg) + 90.0) / 180.0 * (np.pi / 2)
-    return np.sin(phi) ** 2
+def panpot_azimuth_deg(balance: np.ndarray) -> np.ndarray:
+    """Azimuth (deg) of a constant-power sine-law pan whose power balance P_R / (P_L + P_R) is ``balance``.
+
+    The law pans by φ = (azimuth + 90) / 180 · π/2 with gains cos φ, sin φ, so balance = sin² φ.
+    """
+    return np.degrees(np.arcsin(np.sqrt(np.clip(balance, 0.0, 1.0)))) * 2 - 90.0
+
+
+def _balance_bin_azimuth_deg(n_bins: int) -> np.ndarray:
+    """Pan-law azimuth of the centre of each bin of the level-balance histogram."""
+    return panpot_azimuth_deg((np.arange(n_bins) + 0.5) / n_bins)
 
 
 def azimuth_from_cues(kind: RecordingKind, itd_ms: np.ndarray, ild_db: np.ndarray, spacing_m: float) -> np.ndarray:
@@ -98,8 +105,7 @@ def azimuth_from_cues(kind: RecordingKind, itd_ms: np.ndarray, ild_db: np.ndarra
         return np.where(np.isfinite(itd_ms), 0.0, np.nan)
     if kind is RecordingKind.PANPOT:
         ratio = 10 ** (np.clip(ild_db, -60, 60) / 10)
-        balance = ratio / (1 + ratio)
-        return np.degrees(np.arcsin(np.sqrt(balance))) * 2 - 90.0
+        return panpot_azimuth_deg(ratio / (1 + ratio))
     grid = AZIMUTH_GRID_DEG
     model = spaced_itd_ms(grid, spacing_m) if kind is RecordingKind.SPACED else head_itd_ms(grid)
     return np.interp(itd_ms, model, grid)
@@ -109,9 +115,7 @@ def evidence_on_azimuth(seg: Segments, kind: RecordingKind, spacing_m: float) ->
     """Source evidence per segment on the 1° azimuth grid (segments x 181)."""
     grid = AZIMUTH_GRID_DEG
     if kind is RecordingKind.PANPOT:
-        n_bins = seg.balance_hist.shape[1]
-        centres = (np.arange(n_bins) + 0.5) / n_bins
-        az_of_bin = np.degrees(np.arcsin(np.sqrt(centres))) * 2 - 90.0
+        az_of_bin = _balance_bin_azimuth_deg(seg.balance_hist.shape[1])
         target = np.clip(np.round(az_of_bin - grid[0]).astype(int), 0, len(grid) - 1)
         out = np.zeros((seg.balance_hist.shape[0], len(grid)))
         np.add.at(out.T, target, seg.balance_hist.T)
@@ -151,8 +155,7 @@ def detect_kind(frames: dict[str, np.ndarray], seg: Segments) -> tuple[Recording
     peak_lags = np.abs(seg.lag_ms[peaks])
     # Where the in-phase bins' level balance peaks, read through the pan law (pan-pot sources).
     balance = ndimage.gaussian_filter1d(seg.balance_hist.sum(axis=0), 2.0)
-    centres = (np.arange(balance.size) + 0.5) / balance.size
-    balance_az = np.degrees(np.arcsin(np.sqrt(centres))) * 2 - 90.0
+    balance_az = _balance_bin_azimuth_deg(balance.size)
     bal_peaks, _ = find_peaks(np.r_[0.0, balance, 0.0], height=0.3 * balance.max())
     off_centre = float(np.max(np.abs(balance_az[np.clip(bal_peaks - 1, 0, balance.size - 1)]), initial=0.0))
     facts.update(max_peak_lag_ms=float(peak_lags.max()), balance_peak_deg=off_centre)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -414,8 +414,3 @@ def render_scene(spec: SceneSpec, hrirs: HrirSet | None = None) -> tuple[np.ndar
 def scene_hrirs(spec: SceneSpec) -> HrirSet:
     """The HRIR set a binaural rendering of ``spec`` uses (measured when available, else spherical model)."""
     return default_hrirs(spec.sample_rate, spec.hrir_path)
-
-
-def spec_to_dict(spec: SceneSpec) -> dict:
-    """Plain-data copy of a scene spec (for logs and JSON)."""
-    return asdict(spec)

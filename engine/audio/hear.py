@@ -45,11 +45,12 @@ HEAD_SHADOW_DB = 3.0
 class AnalysisSettings:
     """What the analysis does. ``kind`` forces a recording kind instead of detecting it."""
 
-    #: Internal rate. 24 kHz keeps ILD up to 12 kHz (the head shadow lives between 2 and 10 kHz)
-    #: and ITD in its 200-1500 Hz band, at half the work of 48 kHz; this is what makes an hour of
-    #: audio take well under a minute on one core.
-    rate: int = 24000
-    n_fft: int = 512
+    #: Internal rate: other rates are resampled to it (scipy's polyphase resampler). 48 kHz is what
+    #: cameras and most recorders write, so the common case needs no resampling at all; the STFT keeps
+    #: only bins up to 12 kHz (the head shadow lives between 2 and 10 kHz, ITD in 200-1500 Hz).
+    rate: int = 48000
+    #: 1024 samples: a 21 ms window, 47 Hz bins.
+    n_fft: int = 1024
     hop_s: float = 0.01
     spacing_m: float = 0.4  # microphone spacing assumed for spaced pairs
     kind: RecordingKind | None = None
@@ -156,12 +157,20 @@ def detect_kind(frames: dict[str, np.ndarray], seg: Segments) -> tuple[Recording
     # Where the in-phase bins' level balance peaks, read through the pan law (pan-pot sources).
     balance = ndimage.gaussian_filter1d(seg.balance_hist.sum(axis=0), 2.0)
     balance_az = _balance_bin_azimuth_deg(balance.size)
-    bal_peaks, _ = find_peaks(np.r_[0.0, balance, 0.0], height=0.3 * balance.max())
+    # A panned source beside a louder one at the centre holds a fifth of the in-phase votes or less.
+    bal_peaks, _ = find_peaks(np.r_[0.0, balance, 0.0], height=0.15 * balance.max())
     off_centre = float(np.max(np.abs(balance_az[np.clip(bal_peaks - 1, 0, balance.size - 1)]), initial=0.0))
     facts.update(max_peak_lag_ms=float(peak_lags.max()), balance_peak_deg=off_centre)
     if peak_lags.max() <= 0.1:
         if off_centre > 12.0:
             return RecordingKind.PANPOT, float(np.clip(0.5 + off_centre / 60.0, 0.5, 1.0)), facts
+        # The strong sources are ahead; a weaker one far to the side of a spaced pair still leaves a
+        # clear peak at a lag no head produces.
+        weak, _ = find_peaks(total_gcc, height=0.12 * top, prominence=0.03 * top)
+        widest = float(np.max(np.abs(seg.lag_ms[weak]), initial=0.0))
+        facts["widest_weak_lag_ms"] = widest
+        if widest > 0.85:
+            return RecordingKind.SPACED, 0.5, facts
         return RecordingKind.BINAURAL, 0.2, facts  # everything ahead: every model gives ~0°
     if peak_lags.max() > 0.85:
         return RecordingKind.SPACED, float(np.clip(0.6 + (peak_lags.max() - 0.85) * 2, 0.6, 1.0)), facts
@@ -217,33 +226,44 @@ def find_tracks(evidence: np.ndarray, active: np.ndarray, seg_dt: float) -> list
     open_tracks: list[_Track] = []
     done: list[_Track] = []
     gap_limit = max(2, round(1.0 / seg_dt))
+    # Zero padding lets a source at ±90° (a maximum at the grid's edge) count as a peak.
+    padded = np.pad(smooth, ((0, 0), (1, 1)))
+    tops = smooth.max(axis=1)
+    # Local maxima of every row at once. A row with a single one (most rows) needs no prominence or
+    # distance test: with zero padding a lone maximum's prominence is its height.
+    inner = padded[:, 1:-1]
+    is_max = (inner > padded[:, :-2]) & (inner >= padded[:, 2:]) & (inner >= PEAK_HEIGHT * tops[:, None])
+    n_max = is_max.sum(axis=1)
     for j in np.flatnonzero(active):
-        row = smooth[j]
-        top = row.max()
-        if top <= 0:
+        top = tops[j]
+        if top <= 0 or n_max[j] == 0:
             continue
-        # Zero padding lets a source at ±90° (a maximum at the grid's edge) count as a peak.
-        peaks, props = find_peaks(
-            np.r_[0.0, row, 0.0], height=PEAK_HEIGHT * top, prominence=PROMINENCE * top, distance=20
-        )
-        peaks = np.clip(peaks - 1, 0, row.size - 1)
-        heights = props["peak_heights"]
+        if n_max[j] == 1:
+            peaks = np.flatnonzero(is_max[j])
+            heights = smooth[j, peaks]
+        else:
+            peaks, props = find_peaks(
+                padded[j], height=PEAK_HEIGHT * top, prominence=PROMINENCE * top, distance=20
+            )
+            peaks = np.clip(peaks - 1, 0, smooth.shape[1] - 1)
+            heights = props["peak_heights"]
         order = np.argsort(-heights)
         total = heights.sum()
         taken: set[int] = set()
+        predicted_az = [tr.last_az + tr.velocity() * (j - tr.seg[-1]) for tr in open_tracks]
         for p in order:
             az = float(AZIMUTH_GRID_DEG[peaks[p]])
             best, best_d = None, 1e9
-            for i, tr in enumerate(open_tracks):
+            for i, predicted in enumerate(predicted_az):
                 if i in taken:
                     continue
-                predicted = tr.last_az + tr.velocity() * (j - tr.seg[-1])
                 d = abs(predicted - az)
                 if d < 25.0 and d < best_d:
                     best, best_d = i, d
             if best is None:
                 tr = _Track()
                 open_tracks.append(tr)
+                predicted_az.append(az)
                 best = len(open_tracks) - 1
             taken.add(best)
             tr = open_tracks[best]

@@ -38,6 +38,12 @@ class CueSettings:
     evidence_band_hz: tuple[float, float] = (200.0, 4000.0)
     #: Largest |ITD| searched, ms: a 40 cm spaced pair reaches 1.17 ms; heads about 0.7 ms.
     max_itd_ms: float = 1.25
+    #: Step of the GCC lag grid, s. It is independent of the sample rate (the GCC is evaluated from the
+    #: cross-spectrum at any lag); 1/24000 s with parabolic peak interpolation resolves a few
+    #: microseconds, and a finer grid would only double the work.
+    lag_step_s: float = 1.0 / 24000.0
+    #: Cues use the spectrum up to this frequency (ILD up to 10 kHz, votes up to 8 kHz, pitch).
+    analysis_max_hz: float = 12000.0
     #: Cross-spectra are averaged with this time constant (s) before GCC-PHAT and coherence.
     smoothing_s: float = 0.03
     #: ILD bands (third-octave centres, Hz) and the broadband ILD range.
@@ -58,7 +64,8 @@ class CueSettings:
 
     @property
     def max_lag(self) -> int:
-        return math.ceil(self.max_itd_ms * 1e-3 * self.rate)
+        """The largest lag searched, in steps of ``lag_step_s``."""
+        return math.ceil(self.max_itd_ms * 1e-3 / self.lag_step_s)
 
 
 @dataclass
@@ -94,26 +101,37 @@ class CueMeter:
         self.s = settings
         rate, n_fft, hop = settings.rate, settings.n_fft, settings.hop
         self.window = signal.get_window("hann", n_fft).astype(np.float32)
-        self.freqs = np.fft.rfftfreq(n_fft, 1.0 / rate)
+        self.win_power = float(np.sum(self.window.astype(np.float64) ** 2))
+        all_freqs = np.fft.rfftfreq(n_fft, 1.0 / rate)
+        # Only bins up to analysis_max_hz take part in the cues: the STFT itself is the band limit, so
+        # a 48 kHz recording needs no resampling filter (nor does it alias).
+        self.n_bins = int(np.searchsorted(all_freqs, min(settings.analysis_max_hz, rate / 2), side="right"))
+        self.freqs = all_freqs[: self.n_bins]
+        # Momentary loudness from the spectrum: the power response of the K-weighting filters of
+        # ITU-R BS.1770 at each bin (Parseval), instead of filtering every sample in time.
+        meter = pyloudnorm.Meter(rate)
+        k_sos = np.vstack([signal.tf2sos(f.b, f.a) for f in meter._filters.values()])
+        _, k_response = signal.sosfreqz(k_sos, worN=all_freqs, fs=rate)
+        self.k_power = (np.abs(k_response) ** 2).astype(np.float32)
         lo, hi = settings.itd_band_hz
-        self.itd_bins = np.flatnonzero((self.freqs >= lo) & (self.freqs <= hi))
+        self.itd_bins = _band_slice(self.freqs, lo, hi)
         # GCC-PHAT over integer lags, by a small DFT matrix restricted to the band's bins.
         self.lags = np.arange(-settings.max_lag, settings.max_lag + 1)
+        self.lag_s = self.lags * settings.lag_step_s
         f_band = self.freqs[self.itd_bins]
-        self.gcc_matrix = np.exp(2j * np.pi * np.outer(f_band, self.lags) / rate).astype(np.complex64)
+        self.gcc_matrix = _real_part_matrix(np.exp(2j * np.pi * np.outer(f_band, self.lag_s)))
         # Source evidence uses a wider band than the per-frame ITD: sharper GCC peaks, and sources
         # whose energy lies above 1.5 kHz (sirens, speech consonants, cymbals) get a vote too.
         elo, ehi = settings.evidence_band_hz
         self.ev_bins = np.flatnonzero((self.freqs >= elo) & (self.freqs <= min(ehi, rate / 2 - 1)))
         f_ev = self.freqs[self.ev_bins]
-        self.ev_matrix = np.exp(2j * np.pi * np.outer(f_ev, self.lags) / rate).astype(np.complex64)
+        self.ev_matrix = _real_part_matrix(np.exp(2j * np.pi * np.outer(f_ev, self.lag_s)))
         self.ev_slice = slice(int(self.ev_bins[0]), int(self.ev_bins[-1]) + 1)
         self.ev_state: np.ndarray | None = None
         self.band_matrix = self._band_matrix()
-        bb = (self.freqs >= settings.broadband_hz[0]) & (self.freqs <= settings.broadband_hz[1])
-        self.broadband_bins = np.flatnonzero(bb)
-        hb = (self.freqs >= settings.high_band_hz[0]) & (self.freqs <= settings.high_band_hz[1])
-        self.high_bins = np.flatnonzero(hb)
+        # Bands as slices (contiguous bins): summing a slice is much cheaper than gathering an index list.
+        self.broadband_bins = _band_slice(self.freqs, *settings.broadband_hz)
+        self.high_bins = _band_slice(self.freqs, *settings.high_band_hz)
         # Per-bin ILD for pan-pot sources: bins between 200 Hz and 8 kHz.
         duet = np.flatnonzero((self.freqs >= 200.0) & (self.freqs <= 8000.0))
         self.duet_bins = duet
@@ -125,11 +143,7 @@ class CueMeter:
         self.tail = np.zeros((n_fft // 2 - hop // 2, 2), np.float32)  # centres frame i at (i + 0.5) hop
         self.sxy_state: np.ndarray | None = None
         self.pxx_state: np.ndarray | None = None
-        meter = pyloudnorm.Meter(rate)  # K-weighting: the two filters of ITU-R BS.1770
-        self.k_sos = np.vstack([signal.tf2sos(f.b, f.a) for f in meter._filters.values()]).astype(np.float32)
-        self.k_state: np.ndarray | None = None
-        self._k_buffer = np.zeros((0, 2), np.float32)  # K-weighted samples not yet turned into per-hop means
-        self.ms_history = np.zeros(0)  # per-hop K-weighted mean squares of the last 400 ms
+        self.ms_history = np.zeros(0)  # per-frame K-weighted mean squares of the last 400 ms
         self.peak = 0.0
         self.identical_channels = True
         self.n_frames = 0
@@ -153,7 +167,6 @@ class CueMeter:
         self.peak = max(self.peak, float(np.max(np.abs(block))) if block.size else 0.0)
         if self.identical_channels and block.size and np.any(block[:, 0] != block[:, 1]):
             self.identical_channels = False
-        self._loudness(block)
         buf = np.concatenate([self.tail, block], axis=0)
         n_fft, hop = self.s.n_fft, self.s.hop
         n_frames = (buf.shape[0] - n_fft) // hop + 1 if buf.shape[0] >= n_fft else 0
@@ -174,27 +187,21 @@ class CueMeter:
 
     # ------------------------------------------------------------------------------------ internals
 
-    def _loudness(self, block: np.ndarray) -> None:
-        if self.k_state is None:
-            self.k_state = np.zeros((self.k_sos.shape[0], 2, 2), np.float32)
-        x, self.k_state = signal.sosfilt(self.k_sos, block.T, axis=1, zi=self.k_state)
-        self._k_buffer = np.concatenate([self._k_buffer, x.T], axis=0)  # consumed per hop in _frames
-
     def _frames(self, buf: np.ndarray, n_frames: int) -> None:
         s = self.s
         n_fft, hop = s.n_fft, s.hop
         # Channels as contiguous rows, so each window is a contiguous run of samples (much faster).
         rows = np.ascontiguousarray(buf.T)
         frames = sliding_window_view(rows, n_fft, axis=1)[:, ::hop][:, :n_frames]  # (2, n, n_fft)
-        spec = sfft.rfft(frames * self.window, axis=-1, workers=1)  # complex64 (2, n, bins)
-        xl, xr = spec[0], spec[1]
-        pl = (xl.real**2 + xl.imag**2).astype(np.float32)
-        pr = (xr.real**2 + xr.imag**2).astype(np.float32)
-        win_power = float(np.sum(self.window**2))
-
-        # Levels from the spectrum (Parseval); a full-scale sine reads about -3 dBFS.
-        tot_l = pl.sum(axis=1) * 2.0 / (n_fft * win_power)
-        tot_r = pr.sum(axis=1) * 2.0 / (n_fft * win_power)
+        spec = sfft.rfft(frames * self.window, axis=-1, workers=1)  # complex64 (2, n, all bins)
+        power_all = spec.real**2 + spec.imag**2  # float32 (2, n, all bins)
+        # Levels and loudness from the whole spectrum (Parseval); a full-scale sine reads about -3 dBFS.
+        to_mean_square = 2.0 / (n_fft * self.win_power)
+        tot_l, tot_r = power_all.sum(axis=2) * to_mean_square
+        k_ms = (power_all[0] + power_all[1]) @ self.k_power * to_mean_square  # both channels, BS.1770
+        nb = self.n_bins
+        xl, xr = spec[0, :, :nb], spec[1, :, :nb]
+        pl, pr = power_all[0, :, :nb], power_all[1, :, :nb]
         level_l = 10 * np.log10(tot_l + EPS)
         level_r = 10 * np.log10(tot_r + EPS)
         level = 10 * np.log10((tot_l + tot_r) / 2 + EPS)
@@ -212,8 +219,8 @@ class CueMeter:
         pxx = np.stack([pl[:, ib], pr[:, ib]], axis=1)
         a = self.alpha
         if self.sxy_state is None:
-            self.sxy_state = np.zeros(len(ib), np.complex64)
-            self.pxx_state = np.zeros((2, len(ib)), np.float32)
+            self.sxy_state = np.zeros(sxy.shape[1], np.complex64)
+            self.pxx_state = np.zeros((2, sxy.shape[1]), np.float32)
         sxy_s, self.sxy_state = _one_pole(sxy, a, self.sxy_state)
         pxx_s, self.pxx_state = _one_pole(pxx, a, self.pxx_state)
         band_power = pxx_s[:, 0, :] * pxx_s[:, 1, :]
@@ -222,7 +229,7 @@ class CueMeter:
         coherence = np.sum(coh_bins * weights, axis=1) / (np.sum(weights, axis=1) + EPS)
 
         phat = sxy_s / (np.abs(sxy_s) + EPS)
-        gcc = (phat @ self.gcc_matrix).real / len(ib)  # (n, lags); peak at the lag of the right lead
+        gcc = _real_matmul(phat, self.gcc_matrix) / phat.shape[1]  # (n, lags); peak at the lag of the right lead
         k = np.argmax(gcc, axis=1)
         kc = np.clip(k, 1, len(self.lags) - 2)
         y0, y1, y2 = (gcc[np.arange(n_frames), kc + d] for d in (-1, 0, 1))
@@ -230,26 +237,23 @@ class CueMeter:
         offset = np.where(np.abs(denom) > 1e-9, 0.5 * (y0 - y2) / np.where(denom == 0, 1, denom), 0.0)
         offset = np.clip(offset, -0.5, 0.5)
         lag = self.lags[kc] + np.where(k == kc, offset, 0.0)
-        itd_ms = lag / s.rate * 1000.0
+        itd_ms = lag * s.lag_step_s * 1000.0
 
         # Spectral centroid and pitch (autocorrelation of the mono power spectrum).
         pm = pl + pr
         centroid = (pm @ self.freqs) / (pm.sum(axis=1) + EPS)
-        acf = sfft.irfft(pm, n=n_fft, axis=1, workers=1)
-        lag_min, lag_max = int(s.rate / 1000.0), min(n_fft // 2 - 1, int(s.rate / 60.0))
+        # The autocorrelation of the band-limited spectrum, at the rate that band implies.
+        acf_n = 2 * (nb - 1)
+        acf_rate = acf_n * s.rate / n_fft
+        acf = sfft.irfft(pm, n=acf_n, axis=1, workers=1)
+        lag_min, lag_max = int(acf_rate / 1000.0), min(acf_n // 2 - 1, int(acf_rate / 60.0))
         seg = acf[:, lag_min:lag_max]
         best = np.argmax(seg, axis=1)
         strength = seg[np.arange(n_frames), best] / (acf[:, 0] + EPS)
-        pitch = np.where(strength > 0.5, s.rate / (best + lag_min), np.nan)
+        pitch = np.where(strength > 0.5, acf_rate / (best + lag_min), np.nan)
 
-        # Momentary loudness (400 ms of K-weighted mean square, per hop).
-        kb = self._k_buffer
-        usable = min(n_frames * hop, kb.shape[0])
-        per_hop = kb[: usable // hop * hop].reshape(-1, hop * 2)  # both channels of each hop in a row
-        ms_hop = np.einsum("ij,ij->i", per_hop, per_hop) / hop
-        self._k_buffer = kb[usable // hop * hop :]
-        ms_hop = np.concatenate([ms_hop, np.full(n_frames - ms_hop.shape[0], ms_hop[-1] if ms_hop.size else 0.0)])
-        history = np.concatenate([self.ms_history, ms_hop])
+        # Momentary loudness: 400 ms of K-weighted mean square (per frame, from the spectrum).
+        history = np.concatenate([self.ms_history, k_ms])
         win = round(0.4 / s.hop_s)
         csum = np.cumsum(np.concatenate([[0.0], history]))
         end = np.arange(len(self.ms_history) + 1, len(history) + 1)
@@ -296,11 +300,11 @@ class CueMeter:
         mag = np.abs(sxy_ev)
         # PHAT, but only bins within 30 dB of the frame's strongest vote: empty bins would vote at random.
         votes = (mag > 1e-3 * mag.max(axis=1, keepdims=True)) * bin_vote[:, eb] / (mag + EPS)
-        ev_gcc = ((sxy_ev * votes) @ self.ev_matrix).real / (bin_vote[:, eb].sum(axis=1) + EPS)[:, None]
+        ev_gcc = _real_matmul(sxy_ev * votes, self.ev_matrix) / (bin_vote[:, eb].sum(axis=1) + EPS)[:, None]
         # Each bin votes with a weight growing as |S|^beta (beta 0 is pure PHAT): a tonal source whose
         # few bins stand well above a broadband neighbour's then still gets heard.
         strength = bin_vote[:, ib] * (np.abs(sxy_s) + EPS) ** EVIDENCE_BETA
-        itd_gcc = ((phat * strength) @ self.gcc_matrix).real / (strength.sum(axis=1) + EPS)[:, None]
+        itd_gcc = _real_matmul(phat * strength, self.gcc_matrix) / (strength.sum(axis=1) + EPS)[:, None]
         gcc_pos = np.clip(itd_gcc, 0.0, None) * weight[:, None]
         wide_pos = np.clip(ev_gcc, 0.0, None) * weight[:, None]
         # Per-bin level balance histogram (DUET on level): each bin votes with its power. The balance
@@ -363,18 +367,42 @@ class CueMeter:
         if not st.count:
             empty = np.zeros((0, len(self.lags)))
             return Segments(np.zeros(0), empty, empty, np.zeros((0, s.balance_bins)),
-                            np.zeros(0), np.zeros((0, n_bands)), self.lags / s.rate * 1000.0)
+                            np.zeros(0), np.zeros((0, n_bands)), self.lag_s * 1000.0)
         count = np.asarray(st.count, dtype=float)
         t = (np.arange(len(count)) * s.segment_frames + count / 2.0) * s.hop_s
         band_ild = 10 * np.log10((np.vstack(st.band_r) + EPS) / (np.vstack(st.band_l) + EPS))
         mean_power = np.asarray(st.power) / np.maximum(count, 1)
         return Segments(t, np.vstack(st.gcc), np.vstack(st.gcc_wide), np.vstack(st.balance_hist), mean_power,
-                        band_ild, self.lags / s.rate * 1000.0)
+                        band_ild, self.lag_s * 1000.0)
+
+
+def _band_slice(freqs: np.ndarray, lo_hz: float, hi_hz: float) -> slice:
+    """The bins of ``freqs`` (ascending) from ``lo_hz`` to ``hi_hz`` inclusive, as a slice."""
+    return slice(int(np.searchsorted(freqs, lo_hz, side="left")), int(np.searchsorted(freqs, hi_hz, side="right")))
+
+
+def _real_part_matrix(m: np.ndarray) -> np.ndarray:
+    """``m`` (bins x lags, complex) laid out so that :func:`_real_matmul` gives ``Re(x @ m)``."""
+    out = np.empty((2 * m.shape[0], m.shape[1]), np.float32)
+    out[0::2], out[1::2] = m.real, -m.imag
+    return out
+
+
+def _real_matmul(x: np.ndarray, m_real: np.ndarray) -> np.ndarray:
+    """``Re(x @ m)`` for complex64 ``x`` (frames x bins): one real product on x's (re, im) pairs.
+
+    Half the work of a complex product whose imaginary part is thrown away.
+    """
+    x = np.ascontiguousarray(x, dtype=np.complex64)
+    return x.view(np.float32) @ m_real
 
 
 def _one_pole(x: np.ndarray, alpha: float, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """y[n] = alpha * y[n-1] + (1 - alpha) * x[n] along axis 0, starting from ``state``."""
     b, a = [1.0 - alpha], [1.0, -alpha]
-    zi = (alpha * state)[None, ...]
-    y, zf = signal.lfilter(b, a, x, axis=0, zi=zi)
-    return y.astype(x.dtype, copy=False), zf[0] / alpha if alpha else zf[0]
+    # lfilter runs along contiguous rows several times faster than down strided columns.
+    rows = np.ascontiguousarray(np.moveaxis(x, 0, -1))
+    zi = (alpha * state)[..., None]
+    y, zf = signal.lfilter(b, a, rows, axis=-1, zi=zi)
+    y = np.ascontiguousarray(np.moveaxis(y, -1, 0)).astype(x.dtype, copy=False)
+    return y, zf[..., 0] / alpha if alpha else zf[..., 0]

@@ -95,6 +95,16 @@ def test_two_panned_sources_120_degrees_apart_are_two_tracks(tmp_path: Path) -> 
     assert analysis.sources[1].azimuth_start_deg == pytest.approx(60, abs=6)
 
 
+def test_a_weaker_panned_source_beside_a_centre_one_makes_the_mix_pan_pot(tmp_path: Path) -> None:
+    # The centre source holds most in-phase votes; the panned one (a fifth of the votes, at -70°) must still show
+    # the mix is pan-pot, or every cue reads "no time difference: ahead" and the side source is lost.
+    centre, side = _harmonic(220), _noise(seed=4) * 0.5
+    p = (-70 + 90) / 180 * np.pi / 2
+    analysis = analyze(_write(tmp_path / "pan2.wav", centre + side * np.cos(p), centre + side * np.sin(p)))
+    assert analysis.kind is RecordingKind.PANPOT
+    assert sorted(s.side.value for s in analysis.sources) == ["center", "left"]
+
+
 def test_two_delayed_sources_are_two_tracks(tmp_path: Path) -> None:
     x, y = _noise(seed=1), _noise(seed=2)
     lag = 24  # 0.5 ms

@@ -248,6 +248,11 @@ class CueMeter:
         acf = sfft.irfft(pm, n=acf_n, axis=1, workers=1)
         lag_min, lag_max = int(acf_rate / 1000.0), min(acf_n // 2 - 1, int(acf_rate / 60.0))
         seg = acf[:, lag_min:lag_max]
+        # The period is the highest peak after the autocorrelation's first dip: before it, the main
+        # lobe around lag 0 is still falling and would win for any low-passed sound.
+        rising = np.diff(seg, axis=1) > 0
+        first_dip = np.where(rising.any(axis=1), np.argmax(rising, axis=1), seg.shape[1])
+        seg = np.where(np.arange(seg.shape[1])[None, :] > first_dip[:, None], seg, -np.inf)
         best = np.argmax(seg, axis=1)
         strength = seg[np.arange(n_frames), best] / (acf[:, 0] + EPS)
         pitch = np.where(strength > 0.5, acf_rate / (best + lag_min), np.nan)

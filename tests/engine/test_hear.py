@@ -221,3 +221,14 @@ def test_analysis_round_trips_through_json(tmp_path: Path) -> None:
     back = Analysis.load_json(tmp_path / "a.json")
     assert [s.motion for s in back.sources] == [s.motion for s in analysis.sources]
     np.testing.assert_allclose(back.frames.itd_ms, analysis.frames.itd_ms, atol=1e-4, equal_nan=True)
+
+
+def test_pitch_of_a_low_voice_like_tone(tmp_path: Path) -> None:
+    # A 150 Hz tone with a weak octave: the autocorrelation's main lobe is wide, and a peak picker
+    # that starts right after lag 0 would report its 1 kHz search limit instead of the period.
+    t = np.arange(int(RATE * 2.0)) / RATE
+    x = (np.sin(2 * np.pi * 150 * t) + 0.2 * np.sin(2 * np.pi * 300 * t)) * 0.2
+    analysis = analyze(_write(tmp_path / "voice.wav", x, x * 0.9))
+    pitch = analysis.frames.pitch_hz[20:-20]
+    assert np.mean(np.isfinite(pitch)) > 0.9
+    assert np.nanmedian(pitch) == pytest.approx(150, rel=0.03)

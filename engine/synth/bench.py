@@ -1,6 +1,7 @@
 """Benchmark scenes with ground truth, and the studio's demo recording.
 
-``make_bench(out, n)`` writes ``scene_000.wav`` + ``scene_000.json`` … and ``index.json``. Scene ``i`` depends only
+``make_bench(out, n)`` writes ``scene_000.wav`` + ``scene_000.json`` (the true sources) + ``scene_000.vsl.json``
+(the true layout, through the planner's camera) … and ``index.json``. Scene ``i`` depends only
 on ``(seed, i)``, never on ``n``, so a longer bench extends a shorter one. The cycle is balanced: scene ``i`` has
 category ``i % 3`` (single stationary, single moving, two sources), recording kind ``(i // 3) % 3`` and room
 ``(i // 9) % 2`` (dry, reverberant), so every 18 scenes hold each kind × room × category once; single-moving
@@ -24,7 +25,19 @@ import soundfile as sf
 
 from engine.errors import InputError
 from engine.fileio import atomic_write_text
-from engine.synth.scenes import KINDS, SceneSpec, SourceSpec, motion_label, render_scene, scene_hrirs, source_truth
+from engine.planner.camera import Camera
+from engine.planner.offline import keyframe_times
+from engine.synth.scenes import (
+    KINDS,
+    SceneSpec,
+    SourceSpec,
+    azimuth_track_deg,
+    distance_track_m,
+    motion_label,
+    render_scene,
+    scene_hrirs,
+    source_truth,
+)
 from engine.synth.signals import NATURAL_TYPES
 
 CATEGORIES = ("single_stationary", "single_moving", "two_sources")
@@ -140,6 +153,65 @@ def ground_truth(spec: SceneSpec, category: str, audio_name: str, hrir_name: str
     }
 
 
+#: What each synthetic source type is, as an object to draw (the ground-truth layouts' labels).
+TYPE_LABELS = {
+    "speech": "person",
+    "engine": "car",
+    "piano": "piano",
+    "violin": "violin",
+    "siren": "ambulance",
+    "percussion": "drum",
+}
+
+
+_MOTION_PHRASES = {
+    "stationary": "stays in place",
+    "moving_left": "moves to the left",
+    "moving_right": "moves to the right",
+    "approaching": "comes closer",
+    "receding": "moves away",
+}
+
+
+def truth_layout(spec: SceneSpec, n_keyframes: int = 5, camera: Camera | None = None) -> dict:
+    """The ground-truth VSL of a scene (SPEC.md's JSON): each source's true path through the planner's camera.
+
+    Every source sounds for the whole scene, so every object is in every keyframe. The same camera
+    model as the offline planner's turns azimuth and distance into boxes, so a planner that hears
+    perfectly reproduces these boxes up to the distance it has to guess from level.
+    """
+    camera = camera or Camera()
+    times = keyframe_times(spec.duration_s, n_keyframes)
+    keyframes = []
+    tracks = [
+        (TYPE_LABELS.get(src.type, src.type), azimuth_track_deg(src, times, spec.duration_s),
+         distance_track_m(src, times, spec.duration_s))
+        for src in spec.sources
+    ]
+    for k, t in enumerate(times):
+        objects = [
+            {"id": i, "name": name, "box": list(camera.box(float(az[k]), float(dist[k]), name))}
+            for i, (name, az, dist) in enumerate(tracks)
+        ]
+        caption = "; ".join(f"the {name} at {az[k]:+.0f}°, {dist[k]:.1f} m" for name, az, dist in tracks)
+        keyframes.append({"time_s": round(float(t), 3), "caption": f"At {t:.1f} s: {caption}.", "objects": objects})
+    summary = []
+    for src, (name, _az, _dist) in zip(spec.sources, tracks, strict=True):
+        motion = motion_label(src) or "moving"
+        summary.append(f"the {name} ({src.type}) is {motion.replace('_', ' ')} from {src.azimuth_start_deg:+.0f}° "
+                       f"{src.distance_start_m:.1f} m to {src.azimuth_end_deg:+.0f}° {src.distance_end_m:.1f} m")
+    return {
+        "format": "spa2v.vsl",
+        "version": 1,
+        "canvas": {"width": int(camera.width), "height": int(camera.height)},
+        "duration_s": round(float(spec.duration_s), 3),
+        "reasoning": "Ground truth of a synthetic scene: " + "; ".join(summary) + ".",
+        "video_caption": " ".join(f"A {name} {_MOTION_PHRASES.get(motion_label(src) or '', 'moves')}."
+                                  for src, (name, _a, _d) in zip(spec.sources, tracks, strict=True)),
+        "keyframes": keyframes,
+    }
+
+
 def write_scene(spec: SceneSpec, category: str, audio_path: str | Path) -> dict:
     """Render ``spec``, write the audio (``.wav`` PCM_16 or ``.flac``) and its ground truth beside it (``.json``).
 
@@ -163,6 +235,8 @@ def write_scene(spec: SceneSpec, category: str, audio_path: str | Path) -> dict:
     partial.replace(audio_path)
     truth = ground_truth(spec, category, audio_path.name, hrirs.name if hrirs is not None else None)
     atomic_write_text(audio_path.with_suffix(".json"), json.dumps(truth, indent=1) + "\n")
+    layout = truth_layout(spec)
+    atomic_write_text(audio_path.with_suffix(".vsl.json"), json.dumps(layout, indent=1) + "\n")
     return truth
 
 

@@ -1,0 +1,1 @@
+"""Planners: audio and its measured cues -> a Video Scene Layout (SPEC.md)."""

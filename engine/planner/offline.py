@@ -1,0 +1,304 @@
+"""The offline planner: a Video Scene Layout from the measured source tracks, with no network.
+
+One object per source found by the analysis. At each keyframe the object's box comes from the
+source's azimuth (where it is, through the pinhole camera of :mod:`engine.planner.camera`) and its
+distance (how large and how low it stands). Distance is not measured by a stereo pair; it is told from
+level: the source's median level sets a typical distance, and its level trend (the same robust line
+that gave the motion label) scales it, so an approaching source grows and a receding one shrinks.
+
+Labels come from the user's hints (``car``, ``car,piano``, ``car@left,piano@right``) or from a coarse
+sound-type guess that says it is a guess. Captions and the reasoning statement quote what was measured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.audio.model import Analysis, Motion, Side, Source
+from engine.errors import InputError
+from engine.planner.camera import Camera
+from engine.planner.sound_type import SoundType, estimate_sound_type
+
+#: A source at this level (dBFS, its median over the track) is placed this far away (m).
+REFERENCE_LEVEL_DBFS = -20.0
+REFERENCE_DISTANCE_M = 5.0
+DISTANCE_RANGE_M = (2.0, 25.0)
+#: Sources less confident than this (and less than half as confident as the best) are left out.
+MIN_CONFIDENCE = 0.35
+
+
+@dataclass(frozen=True)
+class LabelHint:
+    """One ``--labels`` entry: a name, optionally tied to a side."""
+
+    name: str
+    side: Side | None = None
+
+
+def parse_label_hints(text: str | None) -> list[LabelHint]:
+    """``"car@left, piano@right"`` → hints. Raises :class:`InputError` naming a bad entry."""
+    if not text or not text.strip():
+        return []
+    hints = []
+    for raw in text.split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        name, _, side = entry.partition("@")
+        name = " ".join(name.split())
+        if not name:
+            raise InputError(f"--labels entry {entry!r} has no name; write e.g. car or car@left")
+        if side:
+            try:
+                hints.append(LabelHint(name, Side(side.strip().lower())))
+            except ValueError:
+                raise InputError(
+                    f"--labels entry {entry!r}: side {side.strip()!r} is not one of left, center, right"
+                ) from None
+        else:
+            hints.append(LabelHint(name))
+    return hints
+
+
+@dataclass
+class PlannedObject:
+    """What the planner decided about one source before it becomes boxes."""
+
+    source: Source
+    object_id: int
+    name: str
+    from_hint: bool
+    sound_type: SoundType
+    azimuth_deg: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per keyframe
+    distance_m: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per keyframe
+    present: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # per keyframe
+
+
+def keyframe_times(duration_s: float, n_keyframes: int) -> np.ndarray:
+    """Keyframe k at k·D/(N−1) (SPEC.md); one keyframe sits at 0."""
+    if n_keyframes < 1:
+        raise InputError(f"the number of keyframes is {n_keyframes}; expected at least 1")
+    if n_keyframes == 1:
+        return np.zeros(1)
+    return np.linspace(0.0, float(duration_s), n_keyframes)
+
+
+def _assign_labels(sources: list[Source], hints: list[LabelHint]) -> tuple[dict[int, str], list[str]]:
+    """Source id → hinted name; hints with a side go to the most confident source on that side.
+
+    Returns the assignments and notes about hints that found no source.
+    """
+    by_conf = sorted(sources, key=lambda s: -s.confidence)
+    names: dict[int, str] = {}
+    notes = []
+    for hint in [h for h in hints if h.side is not None]:
+        match = next((s for s in by_conf if s.side is hint.side and s.id not in names), None)
+        if match is None:
+            notes.append(f"no source was heard on the {hint.side.value} for the label '{hint.name}'")
+            continue
+        names[match.id] = hint.name
+    free = [h for h in hints if h.side is None]
+    for hint in free:
+        match = next((s for s in by_conf if s.id not in names), None)
+        if match is None:
+            notes.append(f"the label '{hint.name}' was left over: fewer sources were heard than labels given")
+            continue
+        names[match.id] = hint.name
+    return names, notes
+
+
+def _track_at(source: Source, times: np.ndarray) -> np.ndarray:
+    """Azimuth of ``source`` at ``times``: its track interpolated, held at the ends."""
+    t = np.asarray(source.track.t, dtype=float)
+    az = np.asarray(source.track.azimuth_deg, dtype=float)
+    if t.size == 0:
+        return np.full(times.shape, 0.5 * (source.azimuth_start_deg + source.azimuth_end_deg))
+    if source.motion in (Motion.STATIONARY, Motion.APPROACHING, Motion.RECEDING):
+        # Not moving sideways: one place, so that the box does not wander with measurement noise.
+        return np.full(times.shape, float(np.median(az)))
+    # Moving: a running median over about a second, then interpolated at the keyframes, so that the
+    # box follows the track but not its jitter; the measured start and end anchor the ends.
+    k = max(1, min(len(az) // 2 * 2 - 1, 5))
+    smooth = np.array([np.median(az[max(0, i - k // 2): i + k // 2 + 1]) for i in range(len(az))])
+    return np.interp(times, t, smooth, left=source.azimuth_start_deg, right=source.azimuth_end_deg)
+
+
+def _distance_at(source: Source, times: np.ndarray, duration_s: float) -> np.ndarray:
+    """Distance (m) at ``times`` from the source's level: its median places it, its trend moves it."""
+    level = np.asarray(source.track.level_db, dtype=float)
+    finite = level[np.isfinite(level)]
+    median_db = float(np.median(finite)) if finite.size else REFERENCE_LEVEL_DBFS
+    centre_m = REFERENCE_DISTANCE_M * 10 ** ((REFERENCE_LEVEL_DBFS - median_db) / 20.0)
+    centre_m = float(np.clip(centre_m, *DISTANCE_RANGE_M))
+    # 1/r: a level change of ΔL dB over the clip is a distance ratio of 10^(-ΔL/20).
+    if source.motion in (Motion.APPROACHING, Motion.RECEDING):
+        change_db = source.level_change_db
+    else:
+        change_db = float(np.clip(source.level_change_db, -3.0, 3.0))  # only a hint of depth change
+    frac = times / max(duration_s, 1e-9) - 0.5
+    distance = centre_m * 10 ** (-change_db * frac / 20.0)
+    return np.clip(distance, DISTANCE_RANGE_M[0] * 0.5, DISTANCE_RANGE_M[1] * 2)
+
+
+def _presence(source: Source, times: np.ndarray, duration_s: float) -> np.ndarray:
+    """Keyframes where the object is shown: from half a keyframe step before it first sounds to after it last does."""
+    spans = source.active or ([(float(source.track.t[0]), float(source.track.t[-1]))] if len(source.track.t) else [])
+    if not spans:
+        return np.ones(times.shape, bool)
+    step = duration_s / max(1, len(times) - 1)
+    first, last = spans[0][0] - step / 2, spans[-1][1] + step / 2
+    present = (times >= first) & (times <= last)
+    if not present.any():
+        present[int(np.argmin(np.abs(times - 0.5 * (spans[0][0] + spans[-1][1]))))] = True
+    return present
+
+
+def _side_phrase(azimuth_deg: float) -> str:
+    side = "left" if azimuth_deg < -15 else "right" if azimuth_deg > 15 else "centre"
+    if side == "centre":
+        return "in the centre"
+    far = abs(azimuth_deg) >= 50
+    return f"{'far ' if far else ''}on the {side}"
+
+
+def _place_noun(azimuth_deg: float) -> str:
+    """"the far left", "the left", "the centre", ... for an azimuth."""
+    if -15 <= azimuth_deg <= 15:
+        return "the centre"
+    side = "left" if azimuth_deg < 0 else "right"
+    return f"the far {side}" if abs(azimuth_deg) >= 50 else f"the {side}"
+
+
+def _distance_phrase(distance_m: float) -> str:
+    return "close" if distance_m < 4 else "in the middle distance" if distance_m < 12 else "far away"
+
+
+def _cue_statement(analysis: Analysis, source: Source) -> str:
+    """ILD and ITD in the frames that point at the source while it sounds, in words (positive = right).
+
+    Frames are taken where the per-frame azimuth lies within 20° of the source's track at that time, so
+    a louder source elsewhere does not speak for it. Empty when too few frames qualify.
+    """
+    frames = analysis.frames
+    t = np.asarray(frames.t)
+    if frames.azimuth_deg is None or len(source.track.t) == 0 or t.size == 0:
+        return ""
+    track_az = np.interp(t, source.track.t, source.track.azimuth_deg)
+    mask = (t >= source.track.t[0]) & (t <= source.track.t[-1])
+    mask &= np.abs(np.asarray(frames.azimuth_deg) - track_az) < 20.0
+    if mask.sum() < 10:
+        return ""
+    ild = float(np.nanmedian(np.asarray(frames.ild_db)[mask]))
+    itd = float(np.nanmedian(np.asarray(frames.itd_ms)[mask]))
+    parts = []
+    if np.isfinite(ild):
+        parts.append(f"louder on the {'right' if ild > 0 else 'left'} by {abs(ild):.1f} dB" if abs(ild) >= 1.0
+                     else "about equally loud in both ears")
+    if np.isfinite(itd) and abs(itd) >= 0.05 and analysis.kind.value != "panpot":
+        parts.append(f"the sound reaching the {'right' if itd > 0 else 'left'} ear {abs(itd):.2f} ms earlier")
+    return ", ".join(parts)
+
+
+def _motion_statement(source: Source, duration_s: float) -> str:
+    sweep = source.azimuth_end_deg - source.azimuth_start_deg
+    change = source.level_change_db
+    span = f"over {duration_s:.1f} s"
+    if source.motion is Motion.MOVING_RIGHT or source.motion is Motion.MOVING_LEFT:
+        direction = "right" if sweep > 0 else "left"
+        return (f"its direction sweeps from {source.azimuth_start_deg:+.0f}° to {source.azimuth_end_deg:+.0f}° "
+                f"{span}: moving {direction}")
+    if source.motion is Motion.APPROACHING:
+        return f"its level rises {change:.0f} dB {span}: approaching"
+    if source.motion is Motion.RECEDING:
+        return f"its level falls {abs(change):.0f} dB {span}: receding"
+    return f"its direction and level hold steady (level change {change:+.0f} dB): stationary"
+
+
+def plan_offline(
+    analysis: Analysis,
+    labels: str | list[LabelHint] | None = None,
+    n_keyframes: int = 5,
+    camera: Camera | None = None,
+) -> dict:
+    """A VSL (as the JSON dict of SPEC.md) for ``analysis``; see the module docstring.
+
+    ``labels``: hint text or parsed hints. Raises :class:`InputError` for a bad hint or keyframe count.
+    """
+    camera = camera or Camera()
+    hints = parse_label_hints(labels) if isinstance(labels, str) or labels is None else list(labels)
+    duration = float(analysis.duration_s)
+    times = keyframe_times(duration, n_keyframes)
+    sources = sorted(analysis.sources, key=lambda s: -s.confidence)
+    if sources:
+        best = sources[0].confidence
+        sources = [s for s in sources if s is sources[0] or s.confidence >= min(MIN_CONFIDENCE, 0.5 * best)]
+    hinted, notes = _assign_labels(sources, hints)
+    objects: list[PlannedObject] = []
+    for object_id, source in enumerate(sorted(sources, key=lambda s: s.id)):
+        sound_type = estimate_sound_type(analysis, source)
+        name = hinted.get(source.id, sound_type.label)
+        obj = PlannedObject(source, object_id, name, source.id in hinted, sound_type)
+        obj.azimuth_deg = _track_at(source, times)
+        obj.distance_m = _distance_at(source, times, duration)
+        obj.present = _presence(source, times, duration)
+        objects.append(obj)
+
+    keyframes = []
+    for k, t in enumerate(times):
+        listed = []
+        phrases = []
+        for obj in objects:
+            if not obj.present[k]:
+                continue
+            box = camera.box(float(obj.azimuth_deg[k]), float(obj.distance_m[k]), obj.name)
+            if box[2] - box[0] < 1.0 or box[3] - box[1] < 1.0:
+                continue
+            listed.append({"id": obj.object_id, "name": obj.name, "box": list(box)})
+            phrases.append(f"the {obj.name} {_side_phrase(float(obj.azimuth_deg[k]))}, "
+                           f"{_distance_phrase(float(obj.distance_m[k]))}")
+        caption = f"At {t:.1f} s: " + ("; ".join(phrases) + "." if phrases else "nothing sounds.")
+        keyframes.append({"time_s": round(float(t), 3), "caption": caption, "objects": listed})
+
+    reasoning_parts = []
+    caption_parts = []
+    for obj in objects:
+        src = obj.source
+        what = (f"'{obj.name}' (named by you)" if obj.from_hint else
+                f"'{obj.name}' — a guess: {obj.sound_type.description}; {obj.sound_type.facts}")
+        reasoning_parts.append(
+            f"Source {obj.object_id + 1}, {what}: {_cue_statement(analysis, src) or 'heard'}, so it is "
+            f"{_side_phrase(float(np.median(obj.azimuth_deg)))} (about {np.median(obj.azimuth_deg):+.0f}°); "
+            f"{_motion_statement(src, duration)}. Confidence {src.confidence:.2f}."
+        )
+        caption_parts.append(_video_phrase(obj))
+    if not objects:
+        reasoning_parts.append("No source could be placed: the recording shows no directional sound.")
+    if analysis.kind.value == "mono":
+        reasoning_parts.append("The recording is mono, so every source is placed in the centre.")
+    reasoning_parts += [f"Note: {n}." for n in notes]
+    video_caption = (" ".join(caption_parts) if caption_parts else "A quiet scene with no clear sound source.")
+    return {
+        "format": "spa2v.vsl",
+        "version": 1,
+        "canvas": {"width": int(camera.width), "height": int(camera.height)},
+        "duration_s": round(duration, 3),
+        "reasoning": " ".join(reasoning_parts),
+        "video_caption": video_caption,
+        "keyframes": keyframes,
+    }
+
+
+def _video_phrase(obj: PlannedObject) -> str:
+    src = obj.source
+    article = "An" if obj.name[:1].lower() in "aeiou" else "A"
+    start, end = float(obj.azimuth_deg[0]), float(obj.azimuth_deg[-1])
+    if src.motion is Motion.MOVING_RIGHT or src.motion is Motion.MOVING_LEFT:
+        return f"{article} {obj.name} moves from {_place_noun(start)} to {_place_noun(end)}."
+    where = _side_phrase(float(np.median(obj.azimuth_deg)))
+    if src.motion is Motion.APPROACHING:
+        return f"{article} {obj.name} {where} comes closer."
+    if src.motion is Motion.RECEDING:
+        return f"{article} {obj.name} {where} moves away."
+    return f"{article} {obj.name} stays {where}."

@@ -1,0 +1,94 @@
+"""A coarse guess of what kind of thing makes a sound, from cues the analysis already has.
+
+Only broad classes are told apart — a voice, a pitched instrument, a siren-like sweeping tone, a
+steady noisy machine, percussive hits — from how much of the sound is pitched, the pitch range, how it
+moves, the spectral centroid and the onset rate. Each guess says how sure it is and which facts it
+rests on, so that captions never claim more than was measured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.audio.model import Analysis, Source
+
+
+@dataclass(frozen=True)
+class SoundType:
+    """A guessed class: the object label to draw, a short description, and what it rests on."""
+
+    label: str  # an object name for the layout ("person", "machine", ...)
+    description: str  # "a voice", "a steady noisy sound"
+    certainty: float  # 0..1: how distinct the evidence is
+    facts: str  # "pitched 62% of the time around 180 Hz, 4.1 onsets/s"
+
+
+GENERIC = SoundType("sound source", "a sound", 0.0, "too little signal to tell what it is")
+
+
+def _source_frames(analysis: Analysis, source: Source) -> np.ndarray:
+    """Indices of frames where ``source`` sounds and is within 30 dB of the clip's loudest frame."""
+    frames = analysis.frames
+    t = np.asarray(frames.t)
+    mask = np.zeros(t.size, bool)
+    track_span = [(float(source.track.t[0]), float(source.track.t[-1]))] if len(source.track.t) else []
+    intervals = source.active or track_span
+    for start, end in intervals:
+        mask |= (t >= start) & (t <= end)
+    level = np.asarray(frames.level_dbfs)
+    if level.size:
+        mask &= level > np.nanmax(level) - 30.0
+    return np.flatnonzero(mask)
+
+
+def _onset_rate(level_db: np.ndarray, hop_s: float) -> float:
+    """Onsets per second: rises of 6 dB or more within 50 ms, counted once per rise."""
+    if level_db.size < 10:
+        return 0.0
+    lag = max(1, round(0.05 / hop_s))
+    rise = level_db[lag:] - level_db[:-lag]
+    above = rise > 6.0
+    starts = np.flatnonzero(above & ~np.r_[False, above[:-1]])
+    return float(starts.size / (level_db.size * hop_s))
+
+
+def estimate_sound_type(analysis: Analysis, source: Source) -> SoundType:
+    """A coarse class for ``source`` from the mixture's cues while it sounds.
+
+    With several sources sounding at once the cues mix, so the certainty is scaled by the source's
+    share of the analysis confidence; the labels stay generic on purpose.
+    """
+    idx = _source_frames(analysis, source)
+    if idx.size < 20:
+        return GENERIC
+    frames = analysis.frames
+    pitch = np.asarray(frames.pitch_hz)[idx]
+    centroid = np.asarray(frames.centroid_hz)[idx]
+    level = np.asarray(frames.level_dbfs)[idx]
+    voiced = np.isfinite(pitch)
+    voiced_frac = float(voiced.mean())
+    f0 = float(np.nanmedian(pitch)) if voiced.any() else float("nan")
+    if voiced.sum() >= 10:
+        semitones = 12 * np.log2(pitch[voiced] / f0)
+        pitch_range = float(np.percentile(semitones, 90) - np.percentile(semitones, 10))
+    else:
+        pitch_range = 0.0
+    bright = float(np.nanmedian(centroid)) if np.isfinite(centroid).any() else 0.0
+    onsets = _onset_rate(level, frames.hop_s)
+    facts = (f"pitched {voiced_frac:.0%} of the time"
+             + (f" around {f0:.0f} Hz (range {pitch_range:.0f} semitones)" if voiced.any() else "")
+             + f", spectral centroid {bright:.0f} Hz, {onsets:.1f} onsets/s")
+    share = float(np.clip(source.confidence, 0.3, 1.0))
+    if onsets >= 3.0 and voiced_frac < 0.35:
+        return SoundType("drum", "percussive hits", 0.6 * share, facts)
+    if voiced_frac >= 0.5 and f0 >= 450 and pitch_range >= 4.0 and onsets < 2.0:
+        return SoundType("siren", "a tone sweeping up and down, like a siren", 0.5 * share, facts)
+    if 0.2 <= voiced_frac < 0.85 and 70 <= f0 <= 400 and 1.5 <= onsets <= 9.0:
+        return SoundType("person", "a voice (pitched syllables with pauses)", 0.5 * share, facts)
+    if voiced_frac >= 0.5:
+        return SoundType("instrument", "a pitched, musical sound", 0.4 * share, facts)
+    if voiced_frac < 0.3 and onsets < 2.0:
+        return SoundType("machine", "a steady noisy sound, like an engine or machine", 0.4 * share, facts)
+    return SoundType("sound source", "a sound of mixed character", 0.2 * share, facts)

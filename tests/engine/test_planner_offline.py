@@ -1,0 +1,124 @@
+"""The offline planner and its camera: boxes where the ears place the sources, labels, captions."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from engine.audio.hear import analyze
+from engine.errors import InputError
+from engine.planner.camera import THIRDS_HFOV_DEG, Camera, object_size_m
+from engine.planner.offline import parse_label_hints, plan_offline
+from engine.synth.scenes import SceneSpec, SourceSpec, render_scene
+
+# ----------------------------------------------------------------------------------------- camera
+
+
+def _centre_x(box) -> float:
+    return (box[0] + box[2]) / 2
+
+
+def test_side_thresholds_fall_on_the_thirds_lines() -> None:
+    camera = Camera()
+    assert pytest.approx(77.6, abs=0.1) == THIRDS_HFOV_DEG
+    assert float(camera.x_for_azimuth(15.0)) == pytest.approx(454 * 2 / 3, abs=0.01)
+    assert float(camera.x_for_azimuth(-15.0)) == pytest.approx(454 / 3, abs=0.01)
+    for az, third in [(-80, "left"), (-16, "left"), (0, "center"), (14, "center"), (16, "right"), (89, "right")]:
+        assert camera.third(_centre_x(camera.box(az, 4.0, "car"))) == third, az
+
+
+def test_nearer_is_larger_and_lower_and_shapes_follow_the_label() -> None:
+    camera = Camera()
+    far, near = camera.box(0, 12.0, "person"), camera.box(0, 3.0, "person")
+    area = lambda b: (b[2] - b[0]) * (b[3] - b[1])  # noqa: E731
+    assert area(near) > 4 * area(far)
+    assert near[3] > far[3]  # the bottom edge is lower in the frame (y grows downwards)
+    person, car = camera.box(0, 8.0, "person"), camera.box(0, 8.0, "car")
+    assert (person[3] - person[1]) > (person[2] - person[0])  # tall
+    assert (car[2] - car[0]) > (car[3] - car[1])  # wide
+    assert object_size_m("red sports car") == object_size_m("car")
+    for box in (far, near, person, car, camera.box(-89, 1.0, "bus")):
+        assert 0 <= box[0] < box[2] <= 454 and 0 <= box[1] < box[3] <= 256
+
+
+# ---------------------------------------------------------------------------------------- planner
+
+
+def _analysis(tmp_path: Path, kind: str, *sources: SourceSpec, seconds: float = 5.0):
+    audio, rate = render_scene(SceneSpec(kind=kind, duration_s=seconds, sources=list(sources), seed=3))
+    path = tmp_path / "scene.wav"
+    sf.write(path, audio, rate)
+    return analyze(path)
+
+
+def _boxes(layout: dict, object_id: int) -> list[list[float]]:
+    return [o["box"] for kf in layout["keyframes"] for o in kf["objects"] if o["id"] == object_id]
+
+
+def test_a_source_on_the_right_is_drawn_in_the_right_third(tmp_path: Path) -> None:
+    analysis = _analysis(tmp_path, "panpot", SourceSpec("engine", 55, 55, 4, 4, seed=2))
+    layout = plan_offline(analysis, labels="car", n_keyframes=5)
+    assert layout["format"] == "spa2v.vsl" and layout["canvas"] == {"width": 454, "height": 256}
+    assert [kf["time_s"] for kf in layout["keyframes"]] == pytest.approx(np.linspace(0, 5.0, 5).tolist())
+    boxes = _boxes(layout, 0)
+    assert len(boxes) == 5
+    assert all(Camera().third(_centre_x(b)) == "right" for b in boxes)
+    assert all(o["name"] == "car" for kf in layout["keyframes"] for o in kf["objects"])
+    assert "right" in layout["reasoning"] and "car" in layout["video_caption"]
+
+
+def test_moving_right_moves_the_box_right_and_approaching_grows_it(tmp_path: Path) -> None:
+    moving = _analysis(tmp_path, "spaced", SourceSpec("engine", -60, 60, 5, 5, seed=4), seconds=6.0)
+    assert len(moving.sources) == 1
+    xs = [_centre_x(b) for b in _boxes(plan_offline(moving), 0)]
+    assert xs[-1] - xs[0] > 100 and all(b >= a - 1 for a, b in itertools.pairwise(xs))
+    near = _analysis(tmp_path, "spaced", SourceSpec("engine", 40, 40, 12, 2, seed=5), seconds=6.0)
+    source = max(near.sources, key=lambda s: s.confidence)
+    assert source.motion.value == "approaching"
+    boxes = _boxes(plan_offline(near), source.id if len(near.sources) == 1 else 0)
+    areas = [(b[2] - b[0]) * (b[3] - b[1]) for b in boxes]
+    assert areas[-1] > 1.5 * areas[0]
+
+
+def test_label_hints_go_to_the_named_sides(tmp_path: Path) -> None:
+    analysis = _analysis(tmp_path, "panpot", SourceSpec("piano", -60, seed=1), SourceSpec("speech", 60, seed=2))
+    layout = plan_offline(analysis, labels="person@right, piano@left")
+    names = {o["name"]: _centre_x(o["box"]) for o in layout["keyframes"][2]["objects"]}
+    assert names["piano"] < 454 / 3 < 454 * 2 / 3 < names["person"]
+    ids = [sorted(o["id"] for o in kf["objects"]) for kf in layout["keyframes"]]
+    assert all(i == ids[0] for i in ids)  # ids stable across keyframes
+
+
+def test_label_hint_errors_and_left_over_labels() -> None:
+    assert [(h.name, h.side) for h in parse_label_hints("car")] == [("car", None)]
+    with pytest.raises(InputError, match="behind"):
+        parse_label_hints("car@behind")
+    with pytest.raises(InputError, match="no name"):
+        parse_label_hints("@left")
+
+
+def test_without_hints_the_label_is_a_stated_guess(tmp_path: Path) -> None:
+    analysis = _analysis(tmp_path, "panpot", SourceSpec("violin", -50, seed=3))
+    layout = plan_offline(analysis)
+    assert "a guess" in layout["reasoning"]
+    assert layout["keyframes"][0]["objects"][0]["name"] in {"instrument", "siren", "person", "sound source"}
+
+
+def test_make_bench_writes_a_ground_truth_layout(tmp_path: Path) -> None:
+    from engine.synth.bench import make_bench
+
+    make_bench(tmp_path, 3, seed=11)
+    truth = json.loads((tmp_path / "scene_002.json").read_text())
+    layout = json.loads((tmp_path / "scene_002.vsl.json").read_text())
+    assert len(layout["keyframes"]) == 5
+    for kf in layout["keyframes"]:
+        assert len(kf["objects"]) == len(truth["sources"])
+    camera = Camera()
+    for src in truth["sources"]:
+        first = layout["keyframes"][0]["objects"][src["id"]]["box"]
+        assert camera.third(_centre_x(first)) == src["side_start"]

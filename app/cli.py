@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine.errors import Cancelled, InputError
+from engine.planner.camera import THIRDS_HFOV_DEG
 
 log = logging.getLogger("spa2v.cli")
 
@@ -86,6 +87,27 @@ def cmd_make_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    import json
+
+    from engine.audio.hear import analyze
+    from engine.fileio import atomic_write_text
+    from engine.planner.camera import Camera
+    from engine.planner.offline import parse_label_hints, plan_offline
+
+    if args.keyframes < 1:
+        raise InputError(f"--keyframes must be at least 1, got {args.keyframes}")
+    hints = parse_label_hints(args.labels)
+    analysis = analyze(args.audio, progress=_progress_printer("analysing"))
+    layout = plan_offline(analysis, hints, n_keyframes=args.keyframes, camera=Camera(hfov_deg=args.hfov))
+    atomic_write_text(args.out, json.dumps(layout, indent=1, ensure_ascii=False) + "\n")
+    n_objects = len({o["id"] for kf in layout["keyframes"] for o in kf["objects"]})
+    print(f"{args.audio}: {n_objects} object(s) over {len(layout['keyframes'])} keyframes")
+    print(f"  {layout['video_caption']}")
+    print(f"layout written to {args.out}")
+    return EXIT_OK
+
+
 def cmd_screenshot(args: argparse.Namespace) -> int:
     from app.studio import save_screenshot
 
@@ -135,6 +157,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=30, help="number of scenes (default 30)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=cmd_make_bench)
+
+    p = sub.add_parser(
+        "plan",
+        help="plan a video scene layout (keyframe boxes) from a recording",
+        description="Analyse the recording and plan N keyframes of labelled boxes that put each sounding "
+        "object where the ears place it (SPEC.md's VSL JSON).",
+    )
+    p.add_argument("audio", help="a stereo recording, or the audio track of a video file")
+    p.add_argument("--out", required=True, help="the layout to write (X.vsl.json)")
+    p.add_argument("--planner", choices=["offline"], default="offline",
+                   help="offline: from the measured cue tracks, no network (default)")
+    p.add_argument("--labels", help="object names: 'car', 'car,piano' or 'car@left,piano@right'")
+    p.add_argument("--keyframes", type=int, default=5, help="number of keyframes N (default 5)")
+    p.add_argument("--hfov", type=float, default=THIRDS_HFOV_DEG,
+                   help=f"camera horizontal field of view in degrees (default {THIRDS_HFOV_DEG:.1f}: "
+                   "the ±15° side limits fall on the thirds of the frame)")
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("screenshot", help="render the studio window to a PNG and exit")
     p.add_argument("--out", required=True, help="PNG path")

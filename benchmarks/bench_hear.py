@@ -275,7 +275,8 @@ def render_report(summary: dict, quality: dict, speed: dict | None, args) -> str
 def update_benchmarks_md(path: Path, section: str) -> None:
     header = "# Benchmarks\n\nMeasured figures, each with its machine and date. Scripts live in `benchmarks/`.\n\n"
     text = path.read_text() if path.exists() else header
-    pattern = re.compile(r"## Hear: spatial cues and source tracks\n.*?(?=\n## |\Z)", re.S)
+    heading = section.splitlines()[0]  # each script owns the section under its own "## " heading
+    pattern = re.compile(re.escape(heading) + r"\n.*?(?=\n## |\Z)", re.S)
     text = pattern.sub(section.rstrip("\n") + "\n", text) if pattern.search(text) else text + "\n" + section
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)

@@ -236,7 +236,8 @@ def plan_offline(
         sources = [s for s in sources if s is sources[0] or s.confidence >= min(MIN_CONFIDENCE, 0.5 * best)]
     hinted, notes = _assign_labels(sources, hints)
     objects: list[PlannedObject] = []
-    for object_id, source in enumerate(sorted(sources, key=lambda s: s.id)):
+    # Object 0 is the most confident source, object 1 the next, and so on.
+    for object_id, source in enumerate(sources):
         sound_type = estimate_sound_type(analysis, source)
         name = hinted.get(source.id, sound_type.label)
         obj = PlannedObject(source, object_id, name, source.id in hinted, sound_type)

@@ -23,7 +23,7 @@ def _panned_noise(path: Path, gain_left: float, gain_right: float, seconds: floa
 
 
 def test_every_command_has_help() -> None:
-    for command in ("analyze", "make-bench", "screenshot", "open"):
+    for command in ("analyze", "plan", "make-bench", "screenshot", "open"):
         result = subprocess.run(
             [sys.executable, "main.py", command, "--help"], cwd=ROOT, capture_output=True, text=True
         )
@@ -70,3 +70,23 @@ def test_analyze_prints_sources_and_writes_spec_json(tmp_path: Path, capsys) -> 
     assert np.median(ild) > 10
     assert [s["side"] for s in data["sources"]] == ["right"]
     assert data["sources"][0]["azimuth_start_deg"] > 15
+
+
+def test_plan_writes_a_layout_with_the_box_on_the_right(tmp_path: Path, capsys) -> None:
+    audio = tmp_path / "right.wav"
+    _panned_noise(audio, 0.2, 1.0)
+    out = tmp_path / "right.vsl.json"
+    assert main(["plan", str(audio), "--out", str(out), "--labels", "car", "--keyframes", "3"]) == 0
+    layout = json.loads(out.read_text())
+    assert layout["format"] == "spa2v.vsl" and len(layout["keyframes"]) == 3
+    [obj] = layout["keyframes"][1]["objects"]
+    assert obj["name"] == "car" and (obj["box"][0] + obj["box"][2]) / 2 > 454 * 2 / 3
+    assert "layout written" in capsys.readouterr().out
+
+
+def test_plan_rejects_a_bad_label_hint_without_writing(tmp_path: Path, capsys) -> None:
+    audio = tmp_path / "right.wav"
+    _panned_noise(audio, 0.2, 1.0)
+    out = tmp_path / "x.vsl.json"
+    assert main(["plan", str(audio), "--out", str(out), "--labels", "car@above"]) == 2
+    assert "car@above" in capsys.readouterr().err and not out.exists()

@@ -63,7 +63,7 @@ def score_quality(n: int, seed: int, workdir: Path) -> dict:
     t0 = time.perf_counter()
     make_bench(workdir, n, seed=seed)
     gen_s = time.perf_counter() - t0
-    scenes = sorted(workdir.glob("scene_*.json"))
+    scenes = sorted(workdir.glob("scene_*[0-9].json"))
     rows = []
     t0 = time.perf_counter()
     audio_s = 0.0

@@ -39,6 +39,12 @@ MIN_COVER = 0.3
 PROMINENCE = 0.1
 FAINT_HEIGHT = 0.08
 HEAD_SHADOW_DB = 3.0
+#: Ghost tracks (see drop_ghost_tracks): only offsets this large are tested (near tracks are merged
+#: by the tracker anyway); a segment is explained when the track stands at most GHOST_MARGIN above
+#: the sidelobe (as a fraction of the main track's evidence); a ghost is explained in most segments.
+GHOST_MIN_OFFSET_MS = 0.25
+GHOST_MARGIN = 0.3
+GHOST_EXPLAINED = 0.7
 
 
 @dataclass
@@ -315,6 +321,58 @@ def _steady_faint_sources(smooth: np.ndarray, active: np.ndarray, tracks: list[_
     return found
 
 
+def drop_ghost_tracks(tracks: list[_Track], evidence: np.ndarray, seg: Segments, kind: RecordingKind,
+                      spacing_m: float) -> list[_Track]:
+    """Remove tracks that are only a stronger track's GCC sidelobe.
+
+    A pitched sound's GCC repeats at lag offsets where all its partials line up again, so a siren on
+    the right also "appears" near the centre. Whether a weaker track B is such a ghost of a stronger
+    track A is decided per segment by the ambiguity function of the bins that voted: the GCC a single
+    source at A's lag shows at B's lag offset, ``M(Δτ) = Σ w_b cos(2π f_b Δτ) / Σ w_b``. If, in most
+    segments where B shows, its evidence is no higher than ``M`` times A's, nothing but A is needed
+    to explain it. A genuine second source brings bins of its own, where A's sidelobe is low.
+    """
+    if kind not in (RecordingKind.BINAURAL, RecordingKind.SPACED) or len(tracks) < 2 or seg.itd_bin_w is None:
+        return tracks
+    grid = AZIMUTH_GRID_DEG
+    if kind is RecordingKind.SPACED:
+        weights, freqs, model = seg.wide_bin_w, seg.wide_freqs_hz, spaced_itd_ms(grid, spacing_m)
+    else:
+        weights, freqs, model = seg.itd_bin_w, seg.itd_freqs_hz, head_itd_ms(grid)
+
+    def column(az: float) -> int:
+        return int(np.clip(round(az - grid[0]), 0, len(grid) - 1))
+
+    kept: list[_Track] = []
+    for candidate in sorted(tracks, key=lambda t: -sum(t.height)):
+        ghost = False
+        cand_az = dict(zip(candidate.seg, candidate.az, strict=True))
+        for main in kept:
+            main_az = dict(zip(main.seg, main.az, strict=True))
+            shared = [j for j in candidate.seg if j in main_az]
+            if len(shared) < max(2, 0.5 * len(candidate.seg)):
+                continue
+            visible = explained = 0
+            for j in shared:
+                a_col, b_col = column(main_az[j]), column(cand_az[j])
+                offset_ms = model[b_col] - model[a_col]
+                if abs(offset_ms) < GHOST_MIN_OFFSET_MS or evidence[j, a_col] <= 0:
+                    continue
+                ratio = evidence[j, b_col] / evidence[j, a_col]
+                if ratio < 0.2:
+                    continue
+                visible += 1
+                w = weights[j]
+                sidelobe = float(w @ np.cos(2 * np.pi * freqs * offset_ms * 1e-3)) / max(float(w.sum()), 1e-12)
+                explained += ratio <= sidelobe + GHOST_MARGIN
+            if visible >= 2 and explained >= GHOST_EXPLAINED * visible:
+                ghost = True
+                break
+        if not ghost:
+            kept.append(candidate)
+    return sorted(kept, key=lambda t: np.median(t.az))
+
+
 def _join_broken(tracks: list[_Track], seg_dt: float) -> list[_Track]:
     """Join a track that ends with one that starts soon after, near where the first one was heading."""
     tracks = sorted(tracks, key=lambda t: t.seg[0])
@@ -518,6 +576,7 @@ def _find_sources(seg: Segments, frames: dict[str, np.ndarray], kind: RecordingK
     evidence = evidence_on_azimuth(seg, kind, settings.spacing_m)
     seg_dt = float(seg.t[1] - seg.t[0]) if len(seg.t) > 1 else 0.25
     tracks = find_tracks(evidence, active, seg_dt)
+    tracks = drop_ghost_tracks(tracks, evidence, seg, kind, settings.spacing_m)
     total = sum(sum(tr.height) for tr in tracks) or 1.0
     return [
         describe_track(tr, seg, settings, i, mean_coh, duration_s, share=sum(tr.height) / total)

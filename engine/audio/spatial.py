@@ -79,6 +79,8 @@ class SegmentStats:
     power: list[float] = field(default_factory=list)  # summed frame power of the segment (linear)
     band_l: list[np.ndarray] = field(default_factory=list)  # third-octave band powers, left
     band_r: list[np.ndarray] = field(default_factory=list)
+    itd_bin_w: list[np.ndarray] = field(default_factory=list)  # how much each ITD-band bin weighs in gcc
+    wide_bin_w: list[np.ndarray] = field(default_factory=list)  # the same for gcc_wide's bins
 
 
 @dataclass
@@ -92,6 +94,12 @@ class Segments:
     power: np.ndarray  # mean frame power (linear)
     band_ild_db: np.ndarray  # ILD per third-octave band (segments x bands)
     lag_ms: np.ndarray  # the lag of each GCC column, ms
+    #: The weight each bin carries in ``gcc`` / ``gcc_wide`` (segments x bins) and the bins' frequencies:
+    #: enough to compute the GCC a single source would show at any lag offset (its ambiguity function).
+    itd_bin_w: np.ndarray | None = None
+    itd_freqs_hz: np.ndarray | None = None
+    wide_bin_w: np.ndarray | None = None
+    wide_freqs_hz: np.ndarray | None = None
 
 
 class CueMeter:
@@ -312,6 +320,9 @@ class CueMeter:
         itd_gcc = _real_matmul(phat * strength, self.gcc_matrix) / (strength.sum(axis=1) + EPS)[:, None]
         gcc_pos = np.clip(itd_gcc, 0.0, None) * weight[:, None]
         wide_pos = np.clip(ev_gcc, 0.0, None) * weight[:, None]
+        itd_bin_w = strength * (weight / (strength.sum(axis=1) + EPS))[:, None]
+        wide_active = (mag > 1e-3 * mag.max(axis=1, keepdims=True)) * bin_vote[:, eb]
+        wide_bin_w = wide_active * (weight / (bin_vote[:, eb].sum(axis=1) + EPS))[:, None]
         # Per-bin level balance histogram (DUET on level): each bin votes with its power. The balance
         # r = P_R / (P_L + P_R) in [0, 1] carries the bin's ILD without a logarithm per bin.
         db_ = self.duet_slice
@@ -334,6 +345,8 @@ class CueMeter:
         starts = np.flatnonzero(np.r_[True, np.diff(local) != 0])
         seg_gcc = np.add.reduceat(gcc_pos, starts, axis=0)
         seg_wide = np.add.reduceat(wide_pos, starts, axis=0)
+        seg_itd_w = np.add.reduceat(itd_bin_w, starts, axis=0)
+        seg_wide_w = np.add.reduceat(wide_bin_w, starts, axis=0)
         flat = (local[:, None] * n_balance + idx).ravel()
         seg_balance = np.bincount(flat, weights=bin_w.ravel(), minlength=n_seg * n_balance).reshape(n_seg, n_balance)
         seg_power = np.add.reduceat(power, starts)
@@ -345,6 +358,8 @@ class CueMeter:
         if st.count and int(seg_id[0]) == len(st.count) - 1:  # the last segment continues
             st.gcc[-1] += seg_gcc[0]
             st.gcc_wide[-1] += seg_wide[0]
+            st.itd_bin_w[-1] += seg_itd_w[0]
+            st.wide_bin_w[-1] += seg_wide_w[0]
             st.balance_hist[-1] += seg_balance[0]
             st.power[-1] += float(seg_power[0])
             st.band_l[-1] += seg_band_l[0]
@@ -354,6 +369,8 @@ class CueMeter:
         for j in range(first, n_seg):
             st.gcc.append(seg_gcc[j].astype(np.float64))
             st.gcc_wide.append(seg_wide[j].astype(np.float64))
+            st.itd_bin_w.append(seg_itd_w[j].astype(np.float64))
+            st.wide_bin_w.append(seg_wide_w[j].astype(np.float64))
             st.balance_hist.append(seg_balance[j])
             st.power.append(float(seg_power[j]))
             st.band_l.append(seg_band_l[j].astype(np.float64))
@@ -378,7 +395,9 @@ class CueMeter:
         band_ild = 10 * np.log10((np.vstack(st.band_r) + EPS) / (np.vstack(st.band_l) + EPS))
         mean_power = np.asarray(st.power) / np.maximum(count, 1)
         return Segments(t, np.vstack(st.gcc), np.vstack(st.gcc_wide), np.vstack(st.balance_hist), mean_power,
-                        band_ild, self.lag_s * 1000.0)
+                        band_ild, self.lag_s * 1000.0,
+                        itd_bin_w=np.vstack(st.itd_bin_w), itd_freqs_hz=self.freqs[self.itd_bins],
+                        wide_bin_w=np.vstack(st.wide_bin_w), wide_freqs_hz=self.freqs[self.ev_slice])
 
 
 def _band_slice(freqs: np.ndarray, lo_hz: float, hi_hz: float) -> slice:

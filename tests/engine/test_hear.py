@@ -232,3 +232,19 @@ def test_pitch_of_a_low_voice_like_tone(tmp_path: Path) -> None:
     pitch = analysis.frames.pitch_hz[20:-20]
     assert np.mean(np.isfinite(pitch)) > 0.9
     assert np.nanmedian(pitch) == pytest.approx(150, rel=0.03)
+
+
+@pytest.mark.parametrize("source_type,azimuth", [("siren", 67), ("violin", -77), ("piano", -60)])
+def test_a_pitched_source_leaves_no_ghost_track(tmp_path: Path, source_type: str, azimuth: float) -> None:
+    # A spaced pair hears a pitched source's GCC repeat where its partials line up again; those
+    # sidelobes are not sources (before the ghost test, each of these gave two or three tracks).
+    path = _scene(tmp_path, source_type, "spaced", SourceSpec(source_type, azimuth, seed=1), seconds=5.0)
+    [source] = analyze(path).sources
+    assert source.azimuth_start_deg == pytest.approx(azimuth, abs=5)
+
+
+def test_a_pitched_source_beside_a_noisy_one_is_still_two(tmp_path: Path) -> None:
+    audio, rate = render_scene(SceneSpec(kind="spaced", duration_s=5.0, seed=2, sources=[
+        SourceSpec("violin", -60, seed=3), SourceSpec("engine", 50, seed=4)]))
+    sf.write(tmp_path / "pair.wav", audio, rate)
+    assert [s.side for s in analyze(tmp_path / "pair.wav").sources] == [Side.LEFT, Side.RIGHT]

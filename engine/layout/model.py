@@ -58,7 +58,7 @@ Box = tuple[float, float, float, float]
 def keyframe_times(duration_s: float, n: int) -> list[float]:
     """The N keyframe times of SPEC.md: keyframe k at ``k·D/(N−1)``; a single keyframe sits at 0."""
     if n < 1:
-        raise ValueError(f"a layout needs at least one keyframe, got n={n}")
+        raise InputError(f"the number of keyframes is {n}; a layout needs at least one")
     if n == 1:
         return [0.0]
     # k * D / (N-1) rather than k * step, so that the last time is exactly D.
@@ -193,6 +193,9 @@ class VideoLayout(_Model):
     reasoning: StrictStr = ""
     video_caption: StrictStr = ""
     keyframes: Annotated[tuple[Keyframe, ...], BeforeValidator(_tuple_from_list), Field(min_length=1)]
+    #: The recording the layout was planned from (as given to the planner; a relative path is relative to
+    #: the layout file's folder). Optional: a hint for revision and rendering, not part of the layout itself.
+    audio: StrictStr | None = None
 
     @model_validator(mode="after")
     def _times_and_boxes(self) -> VideoLayout:
@@ -249,7 +252,17 @@ class VideoLayout(_Model):
             "reasoning": self.reasoning,
             "video_caption": self.video_caption,
             "keyframes": [frame.to_json_dict() for frame in self.keyframes],
+            **({"audio": self.audio} if self.audio else {}),
         }
+
+    def audio_path(self, layout_path: str | Path | None = None) -> Path | None:
+        """The recording named by :attr:`audio`, resolved against the layout file's folder; None if unset."""
+        if not self.audio:
+            return None
+        path = Path(self.audio).expanduser()
+        if not path.is_absolute() and layout_path is not None:
+            path = Path(layout_path).parent / path
+        return path
 
     @classmethod
     def from_json_dict(cls, data: Any, source: str | Path | None = None) -> VideoLayout:

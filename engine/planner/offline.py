@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.audio.model import Analysis, Motion, Side, Source
 from engine.errors import InputError
+from engine.layout.model import keyframe_times
 from engine.planner.camera import Camera
 from engine.planner.sound_type import SoundType, estimate_sound_type
 
@@ -74,15 +75,6 @@ class PlannedObject:
     azimuth_deg: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per keyframe
     distance_m: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per keyframe
     present: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # per keyframe
-
-
-def keyframe_times(duration_s: float, n_keyframes: int) -> np.ndarray:
-    """Keyframe k at k·D/(N−1) (SPEC.md); one keyframe sits at 0."""
-    if n_keyframes < 1:
-        raise InputError(f"the number of keyframes is {n_keyframes}; expected at least 1")
-    if n_keyframes == 1:
-        return np.zeros(1)
-    return np.linspace(0.0, float(duration_s), n_keyframes)
 
 
 def _assign_labels(sources: list[Source], hints: list[LabelHint]) -> tuple[dict[int, str], list[str]]:
@@ -229,7 +221,7 @@ def plan_offline(
     camera = camera or Camera()
     hints = parse_label_hints(labels) if isinstance(labels, str) or labels is None else list(labels)
     duration = float(analysis.duration_s)
-    times = keyframe_times(duration, n_keyframes)
+    times = np.asarray(keyframe_times(duration, n_keyframes))
     sources = sorted(analysis.sources, key=lambda s: -s.confidence)
     if sources:
         best = sources[0].confidence

@@ -34,8 +34,8 @@ from scipy import signal
 from engine.audio.io import open_audio, resample_ratio
 from engine.audio.model import Analysis, Motion, RecordingKind
 from engine.errors import InputError
+from engine.layout.model import keyframe_times
 from engine.planner.camera import Camera
-from engine.planner.offline import keyframe_times
 
 #: Names the template file and the audio encoding; part of every cache key.
 PROMPT_VERSION = "v1"

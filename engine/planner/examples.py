@@ -32,10 +32,11 @@ from typing import Any
 
 import numpy as np
 
-from engine.audio.model import Analysis, Motion
+from engine.audio.model import Analysis
 from engine.errors import AudioInputError, InputError
 from engine.fileio import atomic_write_bytes, atomic_write_text
 from engine.planner.embedding import CompactEmbedder, Embedder
+from engine.planner.prompt import cue_summary
 
 log = logging.getLogger(__name__)
 
@@ -92,31 +93,6 @@ def _row_sha1(row: np.ndarray) -> str:
     return hashlib.sha1(np.ascontiguousarray(row, dtype=np.float32).tobytes()).hexdigest()[:16]
 
 
-_MOTION_WORDS = {
-    Motion.STATIONARY: "stationary",
-    Motion.MOVING_LEFT: "moving left",
-    Motion.MOVING_RIGHT: "moving right",
-    Motion.APPROACHING: "approaching",
-    Motion.RECEDING: "receding",
-}
-
-
-def cue_summary_text(analysis: Analysis) -> str:
-    """A short text of the measured cues for the planner's prompt.
-
-    One line for the recording kind, then one per source (most confident first): side, azimuth start → end in
-    degrees (negative = left), motion, level change in dB and the analysis's confidence.
-    """
-    lines = [f"Recording: {analysis.kind.value} ({len(analysis.sources)} source(s) found)."]
-    for number, src in enumerate(sorted(analysis.sources, key=lambda s: -s.confidence), start=1):
-        lines.append(
-            f"Source {number}: {src.side.value}, azimuth {src.azimuth_start_deg:+.0f}° → "
-            f"{src.azimuth_end_deg:+.0f}°, {_MOTION_WORDS[src.motion]}, level {src.level_change_db:+.1f} dB, "
-            f"confidence {src.confidence:.2f}."
-        )
-    return "\n".join(lines)
-
-
 def _safe_name(name: str) -> str:
     cleaned = _NAME_OK.sub("_", name.strip()).strip("._")
     return cleaned or "example"
@@ -127,15 +103,15 @@ class ExampleStore:
 
     ``embedder`` defaults to :class:`~engine.planner.embedding.CompactEmbedder`; a CLAP embedder whose model
     cannot be loaded is replaced by the compact one with a logged note. ``describe`` turns an analysis into an
-    example's ``cue_summary`` (pass the prompt's own cue text function so examples and the user's recording are
-    described alike). A folder without ``examples.json`` is an empty store; nothing is written until a change.
+    example's ``cue_summary``; by default the prompt's own cue text, so examples and the user's recording are
+    described alike. A folder without ``examples.json`` is an empty store; nothing is written until a change.
     """
 
     def __init__(
         self,
         folder: str | Path,
         embedder: Embedder | None = None,
-        describe: Callable[[Analysis], str] = cue_summary_text,
+        describe: Callable[[Analysis], str] = cue_summary,
     ) -> None:
         self.folder = Path(folder)
         self.embedder: Embedder = embedder or CompactEmbedder()
@@ -522,3 +498,39 @@ def _read_json(path: Path) -> Any:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: not valid JSON ({exc})") from None
+
+
+#: The synthetic scenes a new user's store starts with: enough variety (kinds, sides, motions, one and two
+#: sources) for k = 3 neighbours to be relevant, small enough to build in well under a minute.
+STARTER_SCENES = 24
+STARTER_SEED = 20240
+
+
+def open_store(
+    folder: str | Path | None = None,
+    embedder: Embedder | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ExampleStore:
+    """The example store at ``folder`` (default :func:`default_store_dir`), filled on first use.
+
+    An empty store is first filled with :data:`STARTER_SCENES` synthetic ``make-bench`` scenes (fixed seed, so
+    every installation starts from the same examples); their files stay in ``<folder>/starter``. ``progress``
+    gets one line of text per step. The user's own examples are added with :meth:`ExampleStore.add`.
+    """
+    folder = Path(folder) if folder is not None else default_store_dir()
+    store = ExampleStore(folder, embedder=embedder)
+    if len(store):
+        return store
+    from engine.synth.bench import make_bench
+
+    starter = folder / "starter"
+    if progress is not None:
+        progress(f"first use: writing {STARTER_SCENES} synthetic example scenes to {starter}")
+    try:
+        make_bench(starter, STARTER_SCENES, seed=STARTER_SEED, audio_format="flac")
+    except OSError as exc:
+        raise InputError(f"{folder}: cannot create the example store ({exc.strerror or exc})") from None
+    if progress is not None:
+        progress("analysing and embedding them (once)")
+    # Linked, not copied: the starter scenes already live inside the store's folder.
+    return ExampleStore.build_from_bench(starter, folder, embedder=embedder, link=True)

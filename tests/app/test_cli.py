@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 
 from app.cli import main
+from tests.fake_openai_server import FakeOpenAIServer, reply
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +24,7 @@ def _panned_noise(path: Path, gain_left: float, gain_right: float, seconds: floa
 
 
 def test_every_command_has_help() -> None:
-    for command in ("analyze", "plan", "make-bench", "screenshot", "open"):
+    for command in ("analyze", "plan", "evaluate", "examples", "make-bench", "screenshot", "open"):
         result = subprocess.run(
             [sys.executable, "main.py", command, "--help"], cwd=ROOT, capture_output=True, text=True
         )
@@ -90,3 +91,112 @@ def test_plan_rejects_a_bad_label_hint_without_writing(tmp_path: Path, capsys) -
     out = tmp_path / "x.vsl.json"
     assert main(["plan", str(audio), "--out", str(out), "--labels", "car@above"]) == 2
     assert "car@above" in capsys.readouterr().err and not out.exists()
+
+
+# ------------------------------------------------------------------------------- evaluate, LLM planner
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("bench")
+    assert main(["make-bench", "--out", str(folder), "--n", "4", "--seed", "5"]) == 0
+    return folder
+
+
+@pytest.fixture
+def user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The user's data and cache folders inside the test's folder; no key in the environment."""
+    monkeypatch.setenv("SPA2V_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SPA2V_CACHE_DIR", str(tmp_path / "cache"))
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "GEMINI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def test_evaluate_scores_ground_truth_against_itself_as_perfect(bench: Path, tmp_path: Path, capsys) -> None:
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    for truth in bench.glob("*.vsl.json"):
+        (pred / truth.name).write_text(truth.read_text())
+    out = tmp_path / "scores.json"
+    assert main(["evaluate", "--pred", str(pred), "--gt", str(bench), "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "all / combined" in printed and "MaxIoU" in printed
+    scores = json.loads(out.read_text())
+    assert scores["overall"]["count"] == 4 and set(scores["per_file"]) == {f"scene_00{i}" for i in range(4)}
+    for metric in ("maxiou", "ltsim"):
+        assert scores["overall"][metric] == pytest.approx(100.0, abs=1e-6)
+    # DocSim weighs each matched pair by sqrt(its area fraction), so identical layouts score below 100.
+    assert 0 < scores["overall"]["docsim"] < 100
+
+
+def test_evaluate_ranks_offline_plans_below_the_truth_and_names_missing_files(bench: Path, tmp_path: Path,
+                                                                               capsys) -> None:
+    pred = tmp_path / "pred"
+    for name in ("scene_000", "scene_001"):
+        assert main(["plan", str(bench / f"{name}.wav"), "--out", str(pred / f"{name}.vsl.json")]) == 0
+    out = tmp_path / "scores.json"
+    assert main(["evaluate", "--pred", str(pred), "--gt", str(bench), "--json", str(out), "--exact-labels"]) == 0
+    scores = json.loads(out.read_text())
+    assert scores["overall"]["count"] == 2 and 0 < scores["overall"]["ltsim"] < 100
+    assert scores["missing"]["no_prediction"] == ["scene_002", "scene_003"]
+    assert "| all | combined |" in scores["table_markdown"]
+    assert "2 ground-truth file(s) have no prediction" in capsys.readouterr().out
+
+
+def test_evaluate_of_a_folder_without_layouts_exits_2(tmp_path: Path, bench: Path, capsys) -> None:
+    assert main(["evaluate", "--pred", str(tmp_path), "--gt", str(bench)]) == 2
+    assert "none share a name" in capsys.readouterr().err
+
+
+def _answer(x0: float, name: str = "car", caption: str = "a car") -> str:
+    frames = [{"time_s": t, "caption": caption, "objects": [{"id": 0, "name": name, "box": [x0, 120, x0 + 90, 190]}]}
+              for t in (0.0, 1.0, 2.0)]
+    layout = {"format": "spa2v.vsl", "version": 1, "canvas": {"width": 454, "height": 256}, "duration_s": 2.0,
+              "reasoning": "louder on the right", "video_caption": caption, "keyframes": frames}
+    return "Here is the layout:\n```json\n" + json.dumps(layout) + "\n```"
+
+
+def test_plan_with_the_llm_sends_audio_examples_and_cues_then_revises(bench: Path, user_dirs: Path,
+                                                                        capsys) -> None:
+    audio = user_dirs / "right.wav"
+    _panned_noise(audio, 0.2, 1.0)
+    store = user_dirs / "store"
+    assert main(["examples", "build", "--bench", str(bench), "--store", str(store)]) == 0
+    out = user_dirs / "plan.vsl.json"
+    with FakeOpenAIServer([reply(_answer(300.0)), reply(_answer(20.0, caption="further left"))]) as server:
+        common = ["--base-url", server.base_url, "--model", "fake-audio-model"]
+        assert main(["plan", str(audio), "--out", str(out), "--planner", "llm", "--keyframes", "3",
+                     "--examples", str(store), *common]) == 0
+        request = server.requests[0].body
+        audio_parts = [part for m in request["messages"] if isinstance(m["content"], list)
+                       for part in m["content"] if part.get("type") == "input_audio"]
+        assert len(audio_parts) == 4  # three examples and the user's recording
+        assert "Measured cues" in request["messages"][-1]["content"][-1]["text"]
+        planned = json.loads(out.read_text())
+        assert planned["keyframes"][0]["objects"][0]["box"][0] == 300.0
+        assert planned["audio"] == "right.wav"  # relative to the layout, so the folder can move
+        assert "repaired" in capsys.readouterr().out  # the prose around the JSON was stripped
+
+        # Revision needs no AUDIO: the layout names its recording.
+        revised = user_dirs / "plan.revised.vsl.json"
+        assert main(["plan", "--revise", "make the car start further left", "--from", str(out), *common]) == 0
+        conversation = json.dumps(server.requests[1].body["messages"])
+        assert "make the car start further left" in conversation and "300" in conversation
+    assert json.loads(revised.read_text())["keyframes"][0]["objects"][0]["box"][0] == 20.0
+    assert json.loads(out.read_text())["keyframes"][0]["objects"][0]["box"][0] == 300.0  # untouched
+
+
+def test_llm_plan_without_a_key_says_which_variable_and_writes_nothing(user_dirs: Path, capsys) -> None:
+    audio = user_dirs / "right.wav"
+    _panned_noise(audio, 0.2, 1.0)
+    out = user_dirs / "x.vsl.json"
+    code = main(["plan", str(audio), "--out", str(out), "--planner", "llm", "--k", "0",
+                 "--base-url", "https://api.example.invalid/v1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "OPENAI_API_KEY" in err and not out.exists()
+
+
+def test_revise_without_a_layout_to_revise_exits_2(user_dirs: Path, capsys) -> None:
+    assert main(["plan", "--revise", "move it left"]) == 2
+    assert "--from" in capsys.readouterr().err

@@ -19,9 +19,9 @@ from engine.planner.examples import (
     EMBEDDINGS_FILE,
     EXAMPLES_FILE,
     ExampleStore,
-    cue_summary_text,
     default_store_dir,
 )
+from engine.planner.prompt import cue_summary
 from engine.synth.bench import bench_scene, make_bench, write_scene
 
 N_SCENES = 6
@@ -118,12 +118,11 @@ def test_side_decides_retrieval_between_identical_sounds(tmp_path: Path) -> None
     assert [e.name for e in store.nearest(query_right, k=2)] == ["right", "left"]
 
 
-def test_cue_summary_text_names_side_motion_and_kind(bench: Path) -> None:
-    truth = json.loads((bench / "scene_001.json").read_text())
-    text = cue_summary_text(analyze(bench / "scene_001.wav"))
-    assert truth["kind"] in text
-    assert truth["sources"][0]["motion"].replace("_", " ") in text
-    assert "azimuth" in text and "confidence" in text
+def test_an_examples_cue_summary_is_worded_like_the_users_prompt(built_store: Path, bench: Path) -> None:
+    # Examples and the user's recording must be described in the same words, or the model learns the wrong map.
+    example = ExampleStore(built_store).get("scene_001")
+    assert example.cue_summary == cue_summary(analyze(bench / "scene_001.wav"))
+    assert "azimuth" in example.cue_summary and "confidence" in example.cue_summary
 
 
 # --------------------------------------------------------------------------------------------- retrieval

@@ -39,6 +39,10 @@ MIN_COVER = 0.3
 PROMINENCE = 0.1
 FAINT_HEIGHT = 0.08
 HEAD_SHADOW_DB = 3.0
+# High-band ILD per ms of ITD above which the pair is a head. A spaced pair's stays under ~1.5 dB/ms (its ILD is
+# only the 1/r difference); a head in a reverberant room, whose diffuse field fills in the shadow, still shows
+# 3-5 dB/ms, and 27 dB/ms dry.
+ILD_ITD_SLOPE_DB_PER_MS = 2.5
 #: Ghost tracks (see drop_ghost_tracks): only offsets this large are tested (near tracks are merged
 #: by the tracker anyway); a segment is explained when the track stands at most GHOST_MARGIN above
 #: the sidelobe (as a fraction of the main track's evidence); a ghost is explained in most segments.
@@ -196,9 +200,9 @@ def detect_kind(frames: dict[str, np.ndarray], seg: Segments) -> tuple[Recording
     w = coh[ok] ** 2
     slope = float(np.sum(w * ild_high[ok] * itd[ok]) / max(np.sum(w * itd[ok] ** 2), 1e-9))
     facts["ild_itd_slope_db_per_ms"] = slope
-    if slope > 6.0:
-        return RecordingKind.BINAURAL, float(np.clip(0.5 + (slope - 6.0) / 30.0, 0.5, 1.0)), facts
-    return RecordingKind.SPACED, float(np.clip(0.5 + (6.0 - slope) / 12.0, 0.5, 1.0)), facts
+    if slope > ILD_ITD_SLOPE_DB_PER_MS:
+        return RecordingKind.BINAURAL, float(np.clip(0.5 + (slope - ILD_ITD_SLOPE_DB_PER_MS) / 30.0, 0.5, 1.0)), facts
+    return RecordingKind.SPACED, float(np.clip(0.5 + (ILD_ITD_SLOPE_DB_PER_MS - slope) / 5.0, 0.5, 1.0)), facts
 
 
 # -------------------------------------------------------------------------------------- tracking
@@ -381,7 +385,13 @@ def _join_broken(tracks: list[_Track], seg_dt: float) -> list[_Track]:
         partner = None
         for prev in joined:
             gap = tr.seg[0] - prev.seg[-1]
-            if 0 < gap <= 2.0 / seg_dt and abs(prev.last_az + prev.velocity() * gap - tr.az[0]) < 20.0:
+            if not 0 < gap <= 2.0 / seg_dt:
+                continue
+            heading = abs(prev.last_az + prev.velocity() * gap - tr.az[0]) < 20.0
+            # Or both settle in the same place: a steady source whose new piece began where another
+            # source passed by it (a car driving past a violin) starts off its true direction.
+            settled = abs(prev.velocity()) < 1.0 and abs(float(np.median(prev.az)) - float(np.median(tr.az))) < 10.0
+            if heading or settled:
                 partner = prev
                 break
         if partner is None:

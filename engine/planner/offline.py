@@ -12,10 +12,12 @@ sound-type guess that says it is a guess. Captions and the reasoning statement q
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.audio.hear import AnalysisSettings
 from engine.audio.model import Analysis, Motion, Side, Source
 from engine.errors import InputError
 from engine.layout.model import keyframe_times
@@ -184,6 +186,14 @@ def _cue_statement(analysis: Analysis, source: Source) -> str:
         return ""
     ild = float(np.nanmedian(np.asarray(frames.ild_db)[mask]))
     itd = float(np.nanmedian(np.asarray(frames.itd_ms)[mask]))
+    # In a mixture the frames' broadband ILD and ITD may belong to a louder source elsewhere; a cue that
+    # points to the other side than the source's own direction is left unsaid rather than contradicted.
+    centre = float(np.median(source.track.azimuth_deg))
+    side = 0.0 if abs(centre) < 15.0 else math.copysign(1.0, centre)
+    if side and np.isfinite(ild) and abs(ild) >= 1.0 and math.copysign(1.0, ild) != side:
+        ild = float("nan")
+    if side and np.isfinite(itd) and abs(itd) >= 0.05 and math.copysign(1.0, itd) != side:
+        itd = float("nan")
     parts = []
     if np.isfinite(ild):
         parts.append(f"louder on the {'right' if ild > 0 else 'left'} by {abs(ild):.1f} dB" if abs(ild) >= 1.0
@@ -191,6 +201,9 @@ def _cue_statement(analysis: Analysis, source: Source) -> str:
     if np.isfinite(itd) and abs(itd) >= 0.05 and analysis.kind.value != "panpot":
         parts.append(f"the sound reaching the {'right' if itd > 0 else 'left'} ear {abs(itd):.2f} ms earlier")
     return ", ".join(parts)
+
+
+MOTION_LEVEL_DB = AnalysisSettings().level_change_db
 
 
 def _motion_statement(source: Source, duration_s: float) -> str:
@@ -205,7 +218,10 @@ def _motion_statement(source: Source, duration_s: float) -> str:
         return f"its level rises {change:.0f} dB {span}: approaching"
     if source.motion is Motion.RECEDING:
         return f"its level falls {abs(change):.0f} dB {span}: receding"
-    return f"its direction and level hold steady (level change {change:+.0f} dB): stationary"
+    if abs(change) < 1.5:
+        return "its direction and level hold steady: stationary"
+    return (f"its direction holds steady and its level changes by only {change:+.1f} dB "
+            f"(under the {MOTION_LEVEL_DB:.0f} dB that would mean moving nearer or away): stationary")
 
 
 def plan_offline(

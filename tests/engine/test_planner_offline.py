@@ -122,3 +122,13 @@ def test_make_bench_writes_a_ground_truth_layout(tmp_path: Path) -> None:
     for src in truth["sources"]:
         first = layout["keyframes"][0]["objects"][src["id"]]["box"]
         assert camera.third(_centre_x(first)) == src["side_start"]
+
+
+def test_reasoning_never_cites_a_cue_that_points_to_the_other_side() -> None:
+    # In the demo the violin on the right dominates the broadband level difference, also while the car is
+    # on the left; the car's reasoning must not say it is louder on the right.
+    demo = Path(__file__).resolve().parents[2] / "resources" / "demo" / "demo_scene.flac"
+    layout = plan_offline(analyze(demo), "car,violin@right")
+    car = next(part for part in layout["reasoning"].split("Source ") if "'car'" in part)
+    assert "on the left" in car and "louder on the right" not in car
+    assert "reaching the left ear" in car

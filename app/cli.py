@@ -165,7 +165,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     examples = []
     if settings.k_examples > 0:
-        store = open_store(args.examples, progress=_status)
+        store = open_store(args.examples, embedder=_embedder(args), progress=_status)
         # The recording's own entry (a bench scene planned again) would hand the model the answer.
         examples = store.nearest(audio, k=settings.k_examples, exclude_same_audio=True)
     names = ", ".join(e.name for e in examples) or "none"
@@ -229,6 +229,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _embedder(args: argparse.Namespace):
+    """The retrieval embedding: CLAP from --clap or SPA2V_CLAP_MODEL when given, else the compact one."""
+    from engine.planner.embedding import CompactEmbedder, clap_embedder
+
+    model = args.clap or os.environ.get("SPA2V_CLAP_MODEL")
+    return clap_embedder(model) if model else CompactEmbedder()
+
+
 def cmd_examples(args: argparse.Namespace) -> int:
     from engine.layout.model import load_vsl
     from engine.planner.examples import ExampleStore, default_store_dir, open_store
@@ -237,14 +245,14 @@ def cmd_examples(args: argparse.Namespace) -> int:
     if args.action == "build":
         if not args.bench:
             raise InputError("examples build needs --bench DIR: a folder written by make-bench")
-        store = ExampleStore.build_from_bench(args.bench, folder)
+        store = ExampleStore.build_from_bench(args.bench, folder, embedder=_embedder(args))
         print(f"{len(store)} examples in {folder}")
         return EXIT_OK
     if args.action == "add":
         if not args.audio or not args.layout:
             raise InputError("examples add needs AUDIO and --layout X.vsl.json")
         layout = load_vsl(args.layout)
-        store = ExampleStore(folder)
+        store = ExampleStore(folder, embedder=_embedder(args))
         example = store.add(args.audio, layout.to_json_dict(), name=args.name)
         print(f"example '{example.name}' saved in {folder} ({len(store)} examples)")
         return EXIT_OK
@@ -255,7 +263,7 @@ def cmd_examples(args: argparse.Namespace) -> int:
         store.remove(args.name)
         print(f"example '{args.name}' removed ({len(store)} left)")
         return EXIT_OK
-    store = open_store(folder, progress=_status)
+    store = open_store(folder, embedder=_embedder(args), progress=_status)
     print(f"{len(store)} examples in {folder}")
     for example in store:
         names = sorted({o["name"] for kf in example.layout["keyframes"] for o in kf["objects"]})
@@ -343,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     llm.add_argument("--no-cues", action="store_true", help="do not add the measured cues to the request")
     llm.add_argument("--no-cache", action="store_true", help="ask again even if this request was answered before")
     llm.add_argument("--examples", metavar="DIR", help="the example store (default: the user's; see 'examples')")
+    llm.add_argument("--clap", metavar="ID_OR_PATH", help="retrieve examples by CLAP embeddings from local weights, "
+                     "e.g. laion/clap-htsat-unfused (default: SPA2V_CLAP_MODEL, else a compact cue embedding)")
     llm.add_argument("--revise", metavar="TEXT", help="revise a layout by a change request (with --from)")
     llm.add_argument("--from", dest="source_layout", metavar="VSL", help="the layout to revise")
     p.set_defaults(func=cmd_plan)
@@ -372,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="add: the example's name; remove: which one")
     p.add_argument("--bench", default=None, help="build: a make-bench folder")
     p.add_argument("--store", help="the store folder (default: the user's)")
+    p.add_argument("--clap", metavar="ID_OR_PATH", help="embed with CLAP from local weights (as plan --clap)")
     p.set_defaults(func=cmd_examples)
 
     p = sub.add_parser("screenshot", help="render the studio window to a PNG and exit")

@@ -387,6 +387,13 @@ class ClapEmbedder:
         return _unit(mean).astype(np.float32)
 
 
+def clap_embedder(model_id_or_path: str | Path) -> ClapEmbedder:
+    """A loaded CLAP embedder; raises :class:`InputError` saying why when the model cannot be loaded here."""
+    clap = ClapEmbedder(model_id_or_path)
+    clap._load()
+    return clap
+
+
 def make_embedder(clap_model: str | Path | None = None) -> Embedder:
     """The CLAP embedder when ``clap_model`` is given and loads; otherwise the compact one (with a logged note)."""
     if clap_model:

@@ -200,3 +200,11 @@ def test_llm_plan_without_a_key_says_which_variable_and_writes_nothing(user_dirs
 def test_revise_without_a_layout_to_revise_exits_2(user_dirs: Path, capsys) -> None:
     assert main(["plan", "--revise", "move it left"]) == 2
     assert "--from" in capsys.readouterr().err
+
+
+def test_a_clap_model_that_is_not_here_is_a_clear_error(user_dirs: Path, capsys) -> None:
+    audio = user_dirs / "right.wav"
+    _panned_noise(audio, 0.2, 1.0)
+    code = main(["plan", str(audio), "--out", str(user_dirs / "x.vsl.json"), "--planner", "llm",
+                 "--base-url", "http://127.0.0.1:9/v1", "--clap", str(user_dirs / "no-clap-here")])
+    assert code == 2 and "no-clap-here" in capsys.readouterr().err

@@ -81,12 +81,19 @@ def estimate_sound_type(analysis: Analysis, source: Source) -> SoundType:
              + (f" around {f0:.0f} Hz (range {pitch_range:.0f} semitones)" if voiced.any() else "")
              + f", spectral centroid {bright:.0f} Hz, {onsets:.1f} onsets/s")
     share = float(np.clip(source.confidence, 0.3, 1.0))
-    if onsets >= 3.0 and voiced_frac < 0.35:
+    # Hits: many onsets, (almost) never pitched, and what little pitch there is does not wander.
+    if onsets >= 3.0 and voiced_frac < 0.1 and pitch_range < 10.0:
         return SoundType("drum", "percussive hits", 0.6 * share, facts)
-    if voiced_frac >= 0.5 and f0 >= 450 and pitch_range >= 4.0 and onsets < 2.0:
-        return SoundType("siren", "a tone sweeping up and down, like a siren", 0.5 * share, facts)
-    if 0.2 <= voiced_frac < 0.85 and 70 <= f0 <= 400 and 1.5 <= onsets <= 9.0:
+    # A voice: syllables (several onsets a second), pitched only in part (vowels), the pitch moving a lot
+    # (intonation; the tracker also jumps between a voice's harmonics).
+    if 0.05 <= voiced_frac < 0.85 and onsets >= 2.5 and pitch_range >= 7.0:
         return SoundType("person", "a voice (pitched syllables with pauses)", 0.5 * share, facts)
+    # A siren: pitched all the time and gliding, without the note onsets of an instrument.
+    if voiced_frac >= 0.9 and onsets < 0.3 and pitch_range >= 3.0:
+        return SoundType("siren", "a tone gliding up and down without breaks, like a siren", 0.5 * share, facts)
+    # A steady hum or noise: no onsets and a pitch (if any) that hardly moves, like an engine's firing rate.
+    if onsets < 0.3 and pitch_range < 3.0:
+        return SoundType("machine", "a steady hum or noise, like an engine or machine", 0.4 * share, facts)
     if voiced_frac >= 0.5:
         return SoundType("instrument", "a pitched, musical sound", 0.4 * share, facts)
     if voiced_frac < 0.3 and onsets < 2.0:

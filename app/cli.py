@@ -272,6 +272,48 @@ def cmd_examples(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _render_generator(args: argparse.Namespace):
+    """The generator the user asked for."""
+    from engine.render.animatic import AnimaticGenerator
+
+    return AnimaticGenerator()
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from engine.layout.model import load_vsl
+    from engine.render.base import parse_size
+    from engine.render.run import make_request, render_video
+
+    layout_path = Path(args.layout)
+    layout = load_vsl(layout_path)
+    audio = Path(args.audio) if args.audio else layout.audio_path(layout_path)
+    if audio is not None and not audio.exists():
+        raise InputError(f"{audio}: the recording is not there; give it with --audio (or --no-audio)")
+    if args.no_audio:
+        audio = None
+    size = parse_size(args.size)
+    request = make_request(layout, fps=args.fps, frames=args.frames, size=size, seed=args.seed, steps=args.steps,
+                           guidance=args.guidance, prompt_suffix=args.prompt_suffix or "",
+                           **({"negative": args.negative} if args.negative is not None else {}))
+    generator = _render_generator(args)
+    _status(f"rendering {request.n_frames} frames at {size[0]}x{size[1]}, {request.fps:g} fps "
+            f"with the {generator.name} generator")
+    summary = render_video(request, generator, Path(args.out), audio_path=audio,
+                           png_dir=Path(args.png) if args.png else None,
+                           overlay_path=Path(args.overlay) if args.overlay else None,
+                           progress=_progress_printer("rendering"))
+    seconds = summary["seconds"]
+    print(f"{args.out}: {summary['frames']} frames, {summary['duration_s']:.2f} s at {summary['fps']:g} fps, "
+          f"{summary['width']}x{summary['height']} ({summary['generator']}, {seconds['total']:.1f} s)")
+    if summary.get("audio"):
+        print(f"  sound: {summary['audio']}")
+    if summary.get("overlay"):
+        print(f"  boxes overlay: {summary['overlay']}")
+    if summary.get("png_dir"):
+        print(f"  PNG frames: {summary['png_dir']} ({summary.get('png_files') or 0} files)")
+    return EXIT_OK
+
+
 def cmd_screenshot(args: argparse.Namespace) -> int:
     from app.studio import save_screenshot
 
@@ -384,6 +426,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", help="the store folder (default: the user's)")
     p.add_argument("--clap", metavar="ID_OR_PATH", help="embed with CLAP from local weights (as plan --clap)")
     p.set_defaults(func=cmd_examples)
+
+    p = sub.add_parser(
+        "render",
+        help="render a layout to an MP4 with the recording's sound",
+        description="Draw every frame of a layout (SPEC.md's VSL): the animatic shows the interpolated boxes "
+        "as labelled rectangles with the keyframe captions. The MP4 is H.264 with the recording's sound "
+        "trimmed to the clip; nothing half-written is left if it fails or is cancelled.",
+    )
+    p.add_argument("layout", metavar="VSL", help="the layout (X.vsl.json)")
+    p.add_argument("--audio", help="the recording to put under the video (default: the one the layout names)")
+    p.add_argument("--no-audio", action="store_true", help="a silent video")
+    p.add_argument("--out", required=True, help="the video to write (X.mp4)")
+    p.add_argument("--generator", choices=["animatic"], default="animatic", help="animatic: labelled boxes")
+    p.add_argument("--fps", type=float, default=8.0, help="frames per second (default 8)")
+    p.add_argument("--frames", type=int, help="number of frames (default: duration x fps)")
+    p.add_argument("--size", default="512x320", help="WIDTHxHEIGHT, multiples of 8 (default 512x320)")
+    p.add_argument("--steps", type=int, default=25, help="diffusion: denoising steps (default 25)")
+    p.add_argument("--seed", type=int, default=0, help="diffusion: random seed (default 0)")
+    p.add_argument("--guidance", type=float, default=7.5, help="diffusion: classifier-free guidance (default 7.5)")
+    p.add_argument("--negative", help="diffusion: negative prompt")
+    p.add_argument("--prompt-suffix", help="diffusion: words added to every frame's prompt (style)")
+    p.add_argument("--png", metavar="DIR", help="also write every frame as a PNG here")
+    p.add_argument("--overlay", metavar="MP4", help="also write a copy with the layout's boxes drawn on the frames")
+    p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("screenshot", help="render the studio window to a PNG and exit")
     p.add_argument("--out", required=True, help="PNG path")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -261,7 +262,7 @@ class VideoLayout(_Model):
             return None
         path = Path(self.audio).expanduser()
         if not path.is_absolute() and layout_path is not None:
-            path = Path(layout_path).parent / path
+            path = Path(os.path.normpath(Path(layout_path).parent / path))
         return path
 
     @classmethod

@@ -24,7 +24,7 @@ def _panned_noise(path: Path, gain_left: float, gain_right: float, seconds: floa
 
 
 def test_every_command_has_help() -> None:
-    for command in ("analyze", "plan", "evaluate", "examples", "make-bench", "screenshot", "open"):
+    for command in ("analyze", "plan", "render", "evaluate", "examples", "make-bench", "screenshot", "open"):
         result = subprocess.run(
             [sys.executable, "main.py", command, "--help"], cwd=ROOT, capture_output=True, text=True
         )
@@ -208,3 +208,28 @@ def test_a_clap_model_that_is_not_here_is_a_clear_error(user_dirs: Path, capsys)
     code = main(["plan", str(audio), "--out", str(user_dirs / "x.vsl.json"), "--planner", "llm",
                  "--base-url", "http://127.0.0.1:9/v1", "--clap", str(user_dirs / "no-clap-here")])
     assert code == 2 and "no-clap-here" in capsys.readouterr().err
+
+
+def test_render_writes_an_mp4_with_the_layouts_recording(tmp_path: Path, capsys) -> None:
+    from engine.render.video import probe_video
+
+    audio = tmp_path / "right.wav"
+    _panned_noise(audio, 0.2, 1.0, seconds=2.0)
+    layout = tmp_path / "right.vsl.json"
+    assert main(["plan", str(audio), "--out", str(layout), "--labels", "car", "--keyframes", "3"]) == 0
+    out = tmp_path / "right.mp4"
+    assert main(["render", str(layout), "--out", str(out), "--size", "128x80", "--png", str(tmp_path / "png")]) == 0
+    video = probe_video(out)
+    assert video["frames"] == 16 and video["codec"] == "h264" and (video["width"], video["height"]) == (128, 80)
+    assert video["audio_duration_s"] == pytest.approx(2.0, abs=0.03)
+    assert len(list((tmp_path / "png").glob("*.png"))) == 16
+    assert "16 frames" in capsys.readouterr().out
+
+
+def test_render_of_a_broken_layout_exits_2_and_writes_nothing(tmp_path: Path, capsys) -> None:
+    layout = tmp_path / "bad.vsl.json"
+    layout.write_text('{"format": "spa2v.vsl", "version": 1, "duration_s": -1, "keyframes": []}')
+    out = tmp_path / "bad.mp4"
+    assert main(["render", str(layout), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.vsl.json" in err and err.count("\n") == 1 and not out.exists()

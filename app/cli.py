@@ -272,11 +272,56 @@ def cmd_examples(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _render_generator(args: argparse.Namespace):
-    """The generator the user asked for."""
+def _render_options(args: argparse.Namespace) -> dict:
+    """The diffusion generator's settings from the command line (see engine.generator.RenderSettings)."""
+    options = {
+        "model": args.model, "motion_adapter": args.motion_adapter, "device": args.device,
+        "scheduler": args.scheduler, "grounding": args.grounding, "grounding_strength": args.grounding_strength,
+        "grounding_fraction": args.grounding_steps, "gligen": args.gligen, "decode_chunk": args.decode_chunk,
+        "compile": True if args.compile else None,
+    }
+    return {key: value for key, value in options.items() if value is not None}
+
+
+def _render_generator(args: argparse.Namespace, options: dict):
+    """The generator the user asked for; "auto" takes the diffusion model where a GPU and its weights are."""
     from engine.render.animatic import AnimaticGenerator
 
-    return AnimaticGenerator()
+    if args.generator == "animatic":
+        return AnimaticGenerator()
+    from engine.generator import DiffusionGenerator, RenderSettings
+    from engine.generator.loading import pick_device
+
+    settings = RenderSettings.from_options(options)
+    if args.generator == "auto" and pick_device(settings.device).type == "cpu":
+        _status("no GPU here: rendering the animatic (--generator diffusion renders on the CPU, very slowly)")
+        return AnimaticGenerator()
+    generator = DiffusionGenerator()
+    _status(f"loading {settings.model or generator.model} with {settings.motion_adapter or generator.motion_adapter}")
+    try:
+        generator.pipeline_for(settings)  # now, so that missing weights are said before anything else
+    except InputError as exc:
+        if args.generator == "diffusion":
+            raise
+        _status(f"{exc}\nrendering the animatic instead")
+        return AnimaticGenerator()
+    return generator
+
+
+def _preview_writer(folder: Path | None):
+    """A preview callback that keeps the latest preview of each step as a PNG strip of frames (or None)."""
+    if folder is None:
+        return None
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def save(step: int, frames) -> None:
+        picks = np.linspace(0, len(frames) - 1, min(len(frames), 4)).round().astype(int)
+        Image.fromarray(np.concatenate([frames[i] for i in picks], axis=1)).save(folder / f"step_{step:03d}.png")
+
+    return save
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -292,16 +337,18 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.no_audio:
         audio = None
     size = parse_size(args.size)
+    options = _render_options(args)
     request = make_request(layout, fps=args.fps, frames=args.frames, size=size, seed=args.seed, steps=args.steps,
-                           guidance=args.guidance, prompt_suffix=args.prompt_suffix or "",
+                           guidance=args.guidance, prompt_suffix=args.prompt_suffix or "", options=options,
                            **({"negative": args.negative} if args.negative is not None else {}))
-    generator = _render_generator(args)
+    generator = _render_generator(args, options)
     _status(f"rendering {request.n_frames} frames at {size[0]}x{size[1]}, {request.fps:g} fps "
             f"with the {generator.name} generator")
     summary = render_video(request, generator, Path(args.out), audio_path=audio,
                            png_dir=Path(args.png) if args.png else None,
                            overlay_path=Path(args.overlay) if args.overlay else None,
-                           progress=_progress_printer("rendering"))
+                           progress=_progress_printer("rendering"),
+                           preview=_preview_writer(Path(args.previews) if args.previews else None))
     seconds = summary["seconds"]
     print(f"{args.out}: {summary['frames']} frames, {summary['duration_s']:.2f} s at {summary['fps']:g} fps, "
           f"{summary['width']}x{summary['height']} ({summary['generator']}, {seconds['total']:.1f} s)")
@@ -430,15 +477,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "render",
         help="render a layout to an MP4 with the recording's sound",
-        description="Draw every frame of a layout (SPEC.md's VSL): the animatic shows the interpolated boxes "
-        "as labelled rectangles with the keyframe captions. The MP4 is H.264 with the recording's sound "
-        "trimmed to the clip; nothing half-written is left if it fails or is cancelled.",
+        description="Draw every frame of a layout (SPEC.md's VSL): the diffusion generator (SD 1.5 + AnimateDiff, "
+        "each object's words held to its box) on a GPU, or the animatic (the interpolated boxes as labelled "
+        "rectangles with the keyframe captions) anywhere. The MP4 is H.264 with the recording's sound trimmed "
+        "to the clip; nothing half-written is left if it fails or is cancelled.",
     )
     p.add_argument("layout", metavar="VSL", help="the layout (X.vsl.json)")
     p.add_argument("--audio", help="the recording to put under the video (default: the one the layout names)")
     p.add_argument("--no-audio", action="store_true", help="a silent video")
     p.add_argument("--out", required=True, help="the video to write (X.mp4)")
-    p.add_argument("--generator", choices=["animatic"], default="animatic", help="animatic: labelled boxes")
+    p.add_argument("--generator", choices=["auto", "diffusion", "animatic"], default="auto",
+                   help="auto (default): diffusion where a GPU and the weights are, else the animatic")
     p.add_argument("--fps", type=float, default=8.0, help="frames per second (default 8)")
     p.add_argument("--frames", type=int, help="number of frames (default: duration x fps)")
     p.add_argument("--size", default="512x320", help="WIDTHxHEIGHT, multiples of 8 (default 512x320)")
@@ -447,6 +496,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guidance", type=float, default=7.5, help="diffusion: classifier-free guidance (default 7.5)")
     p.add_argument("--negative", help="diffusion: negative prompt")
     p.add_argument("--prompt-suffix", help="diffusion: words added to every frame's prompt (style)")
+    d = p.add_argument_group("diffusion generator")
+    d.add_argument("--model", help="SD 1.5 hub id or folder (default stable-diffusion-v1-5/stable-diffusion-v1-5)")
+    d.add_argument("--motion-adapter", help="AnimateDiff motion adapter hub id or folder "
+                   "(default guoyww/animatediff-motion-adapter-v1-5-2)")
+    d.add_argument("--device", help="cuda, cuda:N, mps or cpu (default: the GPU if there is one)")
+    d.add_argument("--scheduler", choices=["ddim", "euler", "lcm", "lightning"],
+                   help="sampler (default ddim; lcm for AnimateLCM, lightning for AnimateDiff-Lightning)")
+    d.add_argument("--grounding", choices=["hard", "soft", "off"], help="how boxes hold each object's words "
+                   "(default hard: its words attend only inside its box)")
+    d.add_argument("--grounding-strength", type=float, help="soft grounding: boost inside / damping outside")
+    d.add_argument("--grounding-steps", type=float, help="fraction of the steps that are grounded (default 0.4)")
+    d.add_argument("--gligen", nargs="?", const="masterful/gligen-1-4-generation-text-box", metavar="ID_OR_PATH",
+                   help="stronger grounding with GLIGEN's text-box layers (default weights: "
+                   "masterful/gligen-1-4-generation-text-box)")
+    d.add_argument("--decode-chunk", type=int, help="frames decoded at once by the VAE (lower it if memory runs out)")
+    d.add_argument("--compile", action="store_true", help="torch.compile the UNet (slow first run, faster after)")
+    d.add_argument("--previews", metavar="DIR", help="save each step's preview (predicted frames) as a PNG here")
     p.add_argument("--png", metavar="DIR", help="also write every frame as a PNG here")
     p.add_argument("--overlay", metavar="MP4", help="also write a copy with the layout's boxes drawn on the frames")
     p.set_defaults(func=cmd_render)

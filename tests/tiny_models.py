@@ -147,8 +147,12 @@ def tiny_text_encoder(tokenizer: CLIPTokenizer | None = None, seed: int = 0, hid
         return CLIPTextModel(config).eval()
 
 
-def tiny_unet(seed: int = 0, cross_attention_dim: int = TEXT_DIM) -> UNet2DConditionModel:
-    """SD 1.5's UNet layout in miniature: a cross-attention level and a plain level, one layer each."""
+def tiny_unet(seed: int = 0, cross_attention_dim: int = TEXT_DIM, attention_type: str = "default"
+              ) -> UNet2DConditionModel:
+    """SD 1.5's UNet layout in miniature: a cross-attention level and a plain level, one layer each.
+
+    ``attention_type="gated"`` gives GLIGEN's variant (fusers and a position net) of the same layout.
+    """
     with _seeded(seed):
         return UNet2DConditionModel(
             sample_size=8,
@@ -161,6 +165,7 @@ def tiny_unet(seed: int = 0, cross_attention_dim: int = TEXT_DIM) -> UNet2DCondi
             cross_attention_dim=cross_attention_dim,
             attention_head_dim=(2, 4),
             norm_num_groups=32,
+            attention_type=attention_type,
         ).eval()
 
 
@@ -238,3 +243,17 @@ def tiny_animatediff_pipeline(seed: int = 0, max_seq_length: int = 32) -> Animat
     pipe = AnimateDiffPipeline(**tiny_components(seed, max_seq_length))
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def save_tiny_model_folders(folder: Path, seed: int = 5) -> tuple[Path, Path]:
+    """A tiny SD 1.5-style pipeline folder and a motion-adapter folder, as ``--model`` / ``--motion-adapter`` take."""
+    from diffusers import PNDMScheduler, StableDiffusionPipeline
+
+    parts = tiny_components(seed=seed)
+    sd_folder, adapter_folder = Path(folder) / "sd15", Path(folder) / "adapter"
+    sd_scheduler = PNDMScheduler(skip_prk_steps=True, steps_offset=1)  # SD 1.5 ships a PNDM config
+    StableDiffusionPipeline(vae=parts["vae"], text_encoder=parts["text_encoder"], tokenizer=parts["tokenizer"],
+                            unet=parts["unet"], scheduler=sd_scheduler, safety_checker=None,
+                            feature_extractor=None, requires_safety_checker=False).save_pretrained(sd_folder)
+    parts["motion_adapter"].save_pretrained(adapter_folder)
+    return sd_folder, adapter_folder

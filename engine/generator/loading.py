@@ -9,10 +9,14 @@ raise :class:`~engine.errors.InputError` with one line naming the model and what
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
+import socket
+import warnings
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import torch
 
@@ -92,6 +96,10 @@ def _missing_weights(what: str, source: str, flag: str, exc: BaseException) -> I
                               f"or a Hugging Face id")
         return InputError(f"{what} folder {source} cannot be loaded as a diffusers model with safetensors weights "
                           f"({reason}); pass another folder with {flag}")
+    if not hub_reachable():
+        return InputError(f"{what} {source!r} is not on this machine and the Hugging Face hub cannot be reached; "
+                          f"download it with `huggingface-cli download {source}` where there is a network, or "
+                          f"pass a local folder with {flag}")
     return InputError(f"{what} {source!r} is not on this machine and cannot be downloaded now ({reason}); "
                       f"download it with `huggingface-cli download {source}`, or pass a local folder with {flag}")
 
@@ -103,6 +111,30 @@ def dtype_kwargs(dtype: torch.dtype) -> dict[str, torch.dtype]:
     except ImportError:
         return {"torch_dtype": dtype}
     return {"dtype": dtype} if hasattr(deprecation_utils, "_resolve_dtype") else {"torch_dtype": dtype}
+
+
+@functools.lru_cache(maxsize=1)
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether the Hugging Face hub (``HF_ENDPOINT`` or huggingface.co) answers a TCP connect; False offline.
+
+    Without this, a machine with no network waits through huggingface_hub's retries (half a minute of
+    warnings) before saying that the weights are missing.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
+    try:
+        with socket.create_connection((host, 443), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def local_only(local_files_only: bool | None) -> bool | None:
+    """``local_files_only`` for ``from_pretrained``: as given, else True when the hub cannot be reached."""
+    if local_files_only is not None:
+        return local_files_only
+    return None if hub_reachable() else True
 
 
 def _from_pretrained_kwargs(local_files_only: bool | None, cache_dir: str | Path | None) -> dict[str, Any]:
@@ -127,10 +159,18 @@ def load_animatediff(model: str = DEFAULT_MODEL, motion_adapter: str = DEFAULT_M
     motion modules). Weights that are neither local nor downloadable raise InputError naming the model and
     what to do.
     """
+    from transformers.utils import logging as transformers_logging
+
+    # transformers warns about image processors this pipeline never uses (no torchvision); keep errors only.
+    transformers_logging.set_verbosity_error()
     from diffusers import AnimateDiffPipeline, MotionAdapter
 
-    kwargs = _from_pretrained_kwargs(local_files_only, cache_dir)
     model, motion_adapter = str(model), str(motion_adapter)
+    if not (_looks_like_path(model) and _looks_like_path(motion_adapter)):
+        local_files_only = local_only(local_files_only)
+    kwargs = _from_pretrained_kwargs(local_files_only, cache_dir)
+    # diffusers still passes huggingface_hub an argument it has deprecated; that warning is not the user's concern.
+    warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*", category=UserWarning)
     try:
         adapter = MotionAdapter.from_pretrained(_expand(motion_adapter), **dtype_kwargs(dtype), **kwargs)
     except (OSError, ValueError) as exc:

@@ -64,6 +64,14 @@ import torch
 
 from engine.errors import Cancelled, InputError
 from engine.generator import prompts as prompting
+from engine.generator.gligen import (
+    DEFAULT_GLIGEN_STEP_FRACTION,
+    build_gligen_inputs,
+    gligen_cross_attention_kwargs,
+    graft_gligen,
+    load_gligen_unet,
+    pooled_phrase_embedder,
+)
 from engine.generator.grounding import Grounding, GroundingConfig
 from engine.generator.loading import (
     DEFAULT_MODEL,
@@ -71,6 +79,7 @@ from engine.generator.loading import (
     DTYPE_NAMES,
     device_memory_text,
     load_animatediff,
+    local_only,
     pick_device,
     pick_dtype,
 )
@@ -137,6 +146,10 @@ class RenderSettings:
     dtype: str | None = None
     model: str | None = None
     motion_adapter: str | None = None
+    #: GLIGEN text-box weights (hub id or folder) grafted into the motion UNet for stronger grounding;
+    #: None renders without them. Active during the first ``gligen_fraction`` of the steps.
+    gligen: str | None = None
+    gligen_fraction: float = DEFAULT_GLIGEN_STEP_FRACTION
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any] | None) -> RenderSettings:
@@ -221,7 +234,9 @@ def _parse_option(key: str, value: Any) -> Any:
         return integer(1)
     if key == "dtype":
         return choice(DTYPE_NAMES)
-    return str(value)  # device, model, motion_adapter: checked where they are used
+    if key == "gligen_fraction":
+        return number(0.0, 1.0)
+    return str(value)  # device, model, motion_adapter, gligen: checked where they are used
 
 
 # -------------------------------------------------------------------------------------------- loading
@@ -354,6 +369,7 @@ class LayoutVideoPipeline:
         self.latent_rgb: LatentRGB = fit_latent_rgb(self.pipe.vae)
         self.compile_mode: str | None = None
         self._free_noise: tuple[int, int] | None = None
+        self.gligen_source: str | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -439,6 +455,29 @@ class LayoutVideoPipeline:
         position = {text: i for i, text in enumerate(unique)}
         order = torch.tensor([position[text] for text in texts], device=embeddings.device)
         return embeddings.index_select(0, order).to(self.dtype)
+
+    def enable_gligen(self, id_or_path: str, local_files_only: bool | None = None) -> None:
+        """Graft GLIGEN's gated self-attention layers (text-box weights) into the motion UNet, once per source.
+
+        The fusers stay in the UNet afterwards but act only in steps that are given GLIGEN inputs, so a render
+        without ``gligen`` is unchanged. Raises InputError when the weights are not on this machine.
+        """
+        if self.gligen_source == id_or_path:
+            return
+        gligen_unet = load_gligen_unet(id_or_path, torch_dtype=self.dtype, device="cpu",
+                                       local_files_only=local_only(local_files_only))
+        graft_gligen(self.unet, gligen_unet)
+        del gligen_unet
+        self.gligen_source = id_or_path
+
+    def _gligen_kwargs(self, frame_prompts: Sequence[FramePrompt], cfg: bool) -> dict[str, Any] | None:
+        """The UNet's ``cross_attention_kwargs`` that feed every frame's boxes and phrases to GLIGEN."""
+        frames = [[(prompting.object_phrase(o.name)[0], o.box) for o in p.objects] for p in frame_prompts]
+        if not any(frames):
+            return None
+        embed = pooled_phrase_embedder(self.tokenizer, self.text_encoder)
+        inputs = build_gligen_inputs(frames, embed, cfg=cfg, device=self.device, dtype=self.dtype)
+        return gligen_cross_attention_kwargs(self.unet, inputs)
 
     # ------------------------------------------------------------------ 2. latents
 
@@ -543,6 +582,11 @@ class LayoutVideoPipeline:
         step_kwargs = self._step_kwargs(scheduler, torch.Generator("cpu").manual_seed(int(seed) + 1))
         to_rgb = self._previewer(settings.preview) if preview is not None else None
         latent_hw = (height // self.vae_scale_factor, width // self.vae_scale_factor)
+        gligen_kwargs = None
+        if settings.gligen:
+            self.enable_gligen(settings.gligen)
+            gligen_kwargs = self._gligen_kwargs(frame_prompts, cfg)
+        gligen_steps = settings.gligen_fraction * len(timesteps)
 
         # 3. Denoise, grounded during the first steps.
         with contextlib.ExitStack() as stack:
@@ -553,7 +597,8 @@ class LayoutVideoPipeline:
                     grounding.set_step(i, len(timesteps))
                 model_input = torch.cat([latents, latents]) if cfg else latents
                 model_input = scheduler.scale_model_input(model_input, t)
-                noise_pred = self.unet(model_input, t, encoder_hidden_states=embeddings).sample
+                extra = {"cross_attention_kwargs": gligen_kwargs} if gligen_kwargs and i < gligen_steps else {}
+                noise_pred = self.unet(model_input, t, encoder_hidden_states=embeddings, **extra).sample
                 if cfg:
                     noise_uncond, noise_cond = noise_pred.chunk(2)
                     noise_pred = noise_uncond + guidance_scale * (noise_cond - noise_uncond)

@@ -233,3 +233,35 @@ def test_render_of_a_broken_layout_exits_2_and_writes_nothing(tmp_path: Path, ca
     assert main(["render", str(layout), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "bad.vsl.json" in err and err.count("\n") == 1 and not out.exists()
+
+
+def test_render_with_the_diffusion_generator_from_local_model_folders(tmp_path: Path, capsys) -> None:
+    from engine.render.video import probe_video
+    from tests.tiny_models import save_tiny_model_folders
+
+    sd_folder, adapter_folder = save_tiny_model_folders(tmp_path)
+    audio = tmp_path / "right.wav"
+    _panned_noise(audio, 0.2, 1.0, seconds=1.0)
+    layout = tmp_path / "right.vsl.json"
+    assert main(["plan", str(audio), "--out", str(layout), "--labels", "car", "--keyframes", "2"]) == 0
+    out, previews = tmp_path / "right.mp4", tmp_path / "previews"
+    assert main(["render", str(layout), "--out", str(out), "--generator", "diffusion", "--model", str(sd_folder),
+                 "--motion-adapter", str(adapter_folder), "--device", "cpu", "--size", "64x64", "--frames", "4",
+                 "--steps", "2", "--previews", str(previews)]) == 0
+    assert probe_video(out)["frames"] == 4
+    assert sorted(p.name for p in previews.glob("*.png")) == ["step_000.png", "step_001.png"]
+    assert "(diffusion" in capsys.readouterr().out
+
+
+def test_auto_generator_without_a_gpu_renders_the_animatic(tmp_path: Path, capsys) -> None:
+    import torch
+
+    if torch.cuda.is_available() or torch.backends.mps.is_available():
+        pytest.skip("this machine has a GPU: auto would pick the diffusion generator")
+    layout = tmp_path / "right.vsl.json"
+    audio = tmp_path / "right.wav"
+    _panned_noise(audio, 0.2, 1.0, seconds=1.0)
+    assert main(["plan", str(audio), "--out", str(layout), "--keyframes", "2"]) == 0
+    assert main(["render", str(layout), "--out", str(tmp_path / "a.mp4"), "--size", "64x64"]) == 0
+    captured = capsys.readouterr()
+    assert "no GPU here" in captured.err and "(animatic" in captured.out

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from diffusers import PNDMScheduler, StableDiffusionPipeline
+from diffusers import PNDMScheduler
 from diffusers.models.attention import FreeNoiseTransformerBlock
 from diffusers.models.attention_processor import AttnProcessor2_0
 
@@ -35,7 +35,7 @@ from engine.generator.prompts import compose_prompt, frame_caption_kinds, name_t
 from engine.generator.schedulers import SCHEDULERS
 from engine.layout.model import VideoLayout
 from engine.render.base import RenderRequest, frame_count
-from tests.tiny_models import tiny_components, tiny_taesd, tiny_tokenizer
+from tests.tiny_models import save_tiny_model_folders, tiny_components, tiny_taesd, tiny_tokenizer, tiny_unet
 
 SIZE = (64, 64)  # latent 8×8
 #: A spatial cross-attention layer of the tiny UNet (its first level).
@@ -390,13 +390,7 @@ def test_missing_weights_say_which_model_and_what_to_do(tmp_path: Path) -> None:
 
 
 def test_loads_sd_and_adapter_from_local_folders(tmp_path: Path) -> None:
-    parts = tiny_components(seed=5)
-    sd_folder, adapter_folder = tmp_path / "sd15", tmp_path / "adapter"
-    sd_scheduler = PNDMScheduler(skip_prk_steps=True, steps_offset=1)  # SD 1.5 ships a PNDM config
-    StableDiffusionPipeline(vae=parts["vae"], text_encoder=parts["text_encoder"], tokenizer=parts["tokenizer"],
-                            unet=parts["unet"], scheduler=sd_scheduler, safety_checker=None,
-                            feature_extractor=None, requires_safety_checker=False).save_pretrained(sd_folder)
-    parts["motion_adapter"].save_pretrained(adapter_folder)
+    sd_folder, adapter_folder = save_tiny_model_folders(tmp_path)
     assert json.loads((sd_folder / "model_index.json").read_text())["_class_name"] == "StableDiffusionPipeline"
 
     generator = DiffusionGenerator(model=str(sd_folder), motion_adapter=str(adapter_folder), local_files_only=True)
@@ -423,3 +417,26 @@ def test_out_of_memory_says_what_to_lower(pipeline: LayoutVideoPipeline, monkeyp
     for part in ("out of memory on", "GiB", "5 frames at 64x64", "--size", "--frames", "decode_chunk, now 4"):
         assert part in message, part
     assert all(after is before[key] for key, after in pipeline.unet.attn_processors.items())
+
+
+def test_gligen_weights_are_grafted_and_steer_the_render(tmp_path: Path) -> None:
+    from engine.generator.gligen import has_gligen
+
+    gligen = tiny_unet(seed=7, attention_type="gated")
+    with torch.no_grad():  # trained GLIGEN gates are open; freshly built ones are shut (zero)
+        for name, parameter in gligen.named_parameters():
+            if name.endswith(("alpha_attn", "alpha_dense")):
+                parameter.fill_(1.0)
+    gligen.save_pretrained(tmp_path / "gligen")
+    pipeline = LayoutVideoPipeline.from_components(**tiny_components(), device="cpu")
+    plain = pipeline.render(make_request(grounding="off"))
+    steered = pipeline.render(make_request(grounding="off", gligen=str(tmp_path / "gligen"), gligen_fraction=1.0))
+    assert has_gligen(pipeline.unet) and pipeline.gligen_source == str(tmp_path / "gligen")
+    assert not np.array_equal(plain, steered)
+    # The grafted layers act only when a render asks for GLIGEN: without the option the frames are as before.
+    assert np.array_equal(plain, pipeline.render(make_request(grounding="off")))
+
+
+def test_gligen_weights_that_are_not_here_are_a_clear_error(pipeline: LayoutVideoPipeline, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no-gligen-here"):
+        pipeline.render(make_request(gligen=str(tmp_path / "no-gligen-here")))

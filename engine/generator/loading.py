@@ -161,9 +161,15 @@ def load_animatediff(model: str = DEFAULT_MODEL, motion_adapter: str = DEFAULT_M
     """
     from transformers.utils import logging as transformers_logging
 
-    # transformers warns about image processors this pipeline never uses (no torchvision); keep errors only.
+    # transformers warns about image processors this pipeline never uses (no torchvision), and both libraries
+    # draw loading progress bars on the terminal; the studio reports its own progress. Keep their errors only.
     transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
     from diffusers import AnimateDiffPipeline, MotionAdapter
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.set_verbosity_error()
+    diffusers_logging.disable_progress_bar()
 
     model, motion_adapter = str(model), str(motion_adapter)
     if not (_looks_like_path(model) and _looks_like_path(motion_adapter)):

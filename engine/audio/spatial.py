@@ -35,7 +35,7 @@ class CueSettings:
     hop_s: float = 0.01
     n_fft: int = 1024
     itd_band_hz: tuple[float, float] = (200.0, 1500.0)
-    evidence_band_hz: tuple[float, float] = (200.0, 8000.0)
+    evidence_band_hz: tuple[float, float] = (200.0, 4000.0)
     #: Largest |ITD| searched, ms: a 40 cm spaced pair reaches 1.17 ms; heads about 0.7 ms.
     max_itd_ms: float = 1.25
     #: Step of the GCC lag grid, s. It is independent of the sample rate (the GCC is evaluated from the

@@ -62,7 +62,7 @@ class _SilentStream:
 
 
 def save_screenshot(
-    out_png: str, path: str | None = None, size: tuple[int, int] = (1400, 860), timeout_s: float = 600.0
+    out_png: str, path: str | None = None, size: tuple[int, int] = (1600, 960), timeout_s: float = 600.0
 ) -> None:
     """Render the studio on ``path`` (default: the demo) to ``out_png`` and return.
 
@@ -95,6 +95,11 @@ def save_screenshot(
                 raise TimeoutError(f"the analysis of {target} took longer than {timeout_s:.0f} s")
             if window.error_box is not None:
                 window.error_box.close()
+            # The first layout is planned right after the analysis: show it.
+            while window.editor.plan_runner.busy and time.monotonic() < deadline:
+                app.processEvents()
+                time.sleep(0.01)
+            app.processEvents()
         if window.loaded is not None:
             time_s = 0.4 * window.loaded.peaks.duration_s
             window.seek(time_s)

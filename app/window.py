@@ -15,6 +15,7 @@ from typing import Any
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QDockWidget,
     QFileDialog,
     QLabel,
     QMainWindow,
@@ -27,12 +28,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.editor import EditorController
 from app.playback import Player
 from app.workers import LoadedAudio, TaskRunner, analysis_task
 from engine.errors import InputError
 from ui.cues import CuePlots
 from ui.cursor import TimeCursor
 from ui.meters import MeterPanel
+from ui.planner_panel import PlanSettings
 from ui.sources import SourcesTable
 from ui.transport import Transport
 from ui.waveform import WaveformView
@@ -68,7 +71,7 @@ class StudioWindow(QMainWindow):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.setWindowTitle("SpA2V Studio — Hear")
+        self.setWindowTitle("SpA2V Studio")
         self.setAcceptDrops(True)
         self.analyze_fn = analyze_fn
         self.loaded: LoadedAudio | None = None
@@ -116,26 +119,49 @@ class StudioWindow(QMainWindow):
         left_layout.addWidget(self.banner)
         left_layout.addWidget(plots_split, 1)
 
+        # Right: the layout canvas (the video frame) above the meters; below both, the timeline.
+        self.editor = EditorController(self)
         right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.editor.canvas)
         right.addWidget(self.meters)
-        sources_box = QWidget()
-        sources_layout = QVBoxLayout(sources_box)
-        sources_layout.setContentsMargins(4, 4, 4, 4)
-        title = QLabel("Sources")
-        title.setStyleSheet("font-weight: bold;")
-        sources_layout.addWidget(title)
-        sources_layout.addWidget(self.sources_table)
-        right.addWidget(sources_box)
-        right.setStretchFactor(0, 0)
+        right.setStretchFactor(0, 3)
         right.setStretchFactor(1, 1)
 
         main_split = QSplitter(Qt.Orientation.Horizontal)
         main_split.addWidget(left)
         main_split.addWidget(right)
         main_split.setStretchFactor(0, 3)
-        main_split.setStretchFactor(1, 1)
-        main_split.setSizes([1000, 400])
-        self.setCentralWidget(main_split)
+        main_split.setStretchFactor(1, 2)
+        main_split.setSizes([800, 600])
+        outer = QSplitter(Qt.Orientation.Vertical)
+        outer.addWidget(main_split)
+        outer.addWidget(self.editor.timeline)
+        outer.setStretchFactor(0, 4)
+        outer.setStretchFactor(1, 1)
+        self.setCentralWidget(outer)
+
+        sources_box = QWidget()
+        sources_layout = QVBoxLayout(sources_box)
+        sources_layout.setContentsMargins(4, 4, 4, 4)
+        sources_layout.addWidget(self.sources_table)
+        self.docks: dict[str, QDockWidget] = {}
+        for name, widget, area in (
+            ("Planner", self.editor.planner, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("Render", self.editor.render, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("Objects", self.editor.objects, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("Captions", self.editor.captions, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("Sources", sources_box, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("Log", self.editor.log_panel, Qt.DockWidgetArea.BottomDockWidgetArea),
+        ):
+            dock = QDockWidget(name, self)
+            dock.setObjectName(f"dock_{name.lower()}")
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+            self.docks[name] = dock
+        for name in ("Render", "Objects", "Captions", "Sources"):
+            self.tabifyDockWidget(self.docks["Planner"], self.docks[name])
+        self.docks["Planner"].raise_()
+        self.docks["Log"].hide()
 
         toolbar = QToolBar("Transport")
         toolbar.setObjectName("transport")
@@ -187,6 +213,8 @@ class StudioWindow(QMainWindow):
         self.addAction(home_action)
         self.addAction(self.cancel_action)
 
+        self._build_edit_menu()
+
         # --- wiring ----------------------------------------------------------------------------------
         self.transport.openRequested.connect(self.choose_file)
         self.transport.playPauseRequested.connect(self.toggle_playback)
@@ -205,8 +233,62 @@ class StudioWindow(QMainWindow):
         self.player.positionChanged.connect(self._on_position)
         self.player.stateChanged.connect(self.transport.set_playing)
         self.player.availabilityChanged.connect(lambda ok, why: self._update_play_enabled())
+        self.editor.seekRequested.connect(self.seek)
+        self.editor.statusMessage.connect(self.status_label.setText)
         self._update_play_enabled()
-        self.resize(1400, 860)
+        self.resize(1500, 900)
+
+    def _build_edit_menu(self) -> None:
+        """Undo/redo and the editing shortcuts (CVAT / video-editor habits), each with its key in the tooltip."""
+        doc = self.editor.document
+        menu = self.menuBar().addMenu("&Edit")
+        undo = doc.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        redo = doc.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence.StandardKey.Redo])
+        menu.addAction(undo)
+        menu.addAction(redo)
+        menu.addSeparator()
+        entries = [
+            ("Next frame", "Right", lambda: self.seek(doc.step_frame(+1))),
+            ("Previous frame", "Left", lambda: self.seek(doc.step_frame(-1))),
+            ("Next keyframe", ".", lambda: self.seek(doc.next_keyframe_time(self.position_s))),
+            ("Previous keyframe", ",", lambda: self.seek(doc.previous_keyframe_time(self.position_s))),
+            ("Go to end", "End", lambda: self.seek(self.loaded.peaks.duration_s if self.loaded else 0.0)),
+            ("Toggle keyframe here", "K", doc.toggle_keyframe),
+            ("Draw a new box", "N", lambda: self.editor.canvas.set_draw_mode(True)),
+            ("Delete the selected box", "Delete", lambda: self.editor._on_delete(doc.selected)
+             if doc.selected is not None else None),
+            ("Keyboard shortcuts", "?", self.show_shortcuts),
+        ]
+        self.shortcut_actions: list[QAction] = [undo, redo]
+        for text, key, slot in entries:
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(key))
+            action.setToolTip(f"{text} ({key})")
+            action.triggered.connect(slot)
+            menu.addAction(action)
+            self.addAction(action)
+            self.shortcut_actions.append(action)
+        view = self.menuBar().addMenu("&View")
+        for dock in self.docks.values():
+            view.addAction(dock.toggleViewAction())
+
+    def shortcuts_text(self) -> str:
+        """Every shortcut of the window, one per line (the cheat sheet)."""
+        lines = [f"{a.text().replace('&', ''):<28} {a.shortcut().toString()}" for a in self.shortcut_actions]
+        lines += [f"{'Play / pause':<28} Space", f"{'Open':<28} Ctrl+O",
+                  f"{'Nudge the selected box':<28} arrows (Shift: 10 px)",
+                  f"{'Resize keeping the aspect':<28} Shift + drag a handle",
+                  f"{'Resize from the centre':<28} Alt + drag a handle", f"{'No snapping':<28} Ctrl + drag"]
+        return "\n".join(lines)
+
+    @Slot()
+    def show_shortcuts(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.Information, "Keyboard shortcuts", self.shortcuts_text(),
+                          QMessageBox.StandardButton.Ok, self)
+        box.setStyleSheet("QLabel { font-family: monospace; }")
+        box.open()
 
     # --- opening files -------------------------------------------------------------------------------
 
@@ -314,6 +396,10 @@ class StudioWindow(QMainWindow):
         self.setWindowTitle(f"{loaded.path.name} — SpA2V Studio")
         self._update_play_enabled()
         self._set_position(0.0, smooth=False)
+        self.editor.set_recording(loaded.path, analysis, loaded.peaks.duration_s)
+        if self.editor.document.layout is None:
+            # A first layout straight away, from the measured tracks (no network): something to edit and render.
+            self.editor.plan(PlanSettings())
 
     # --- playback and the playhead -------------------------------------------------------------------
 
@@ -347,6 +433,7 @@ class StudioWindow(QMainWindow):
     def _set_position(self, time_s: float, smooth: bool) -> None:
         self._position_s = time_s
         self.cursor.set_time(time_s)
+        self.editor.set_time(time_s)
         self.transport.set_time(time_s)
         if self.loaded is None:
             return
@@ -388,8 +475,9 @@ class StudioWindow(QMainWindow):
             self.open_file(urls[0].toLocalFile())
 
     def shutdown(self) -> None:
-        """Stop the analysis and playback threads (idempotent)."""
+        """Stop the analysis, planning, rendering and playback threads (idempotent)."""
         self.runner.shutdown()
+        self.editor.shutdown()
         self.player.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -1,0 +1,337 @@
+"""The Edit stage joined up: layout canvas, timeline, objects, captions, planner, render and log.
+
+:class:`EditorController` owns the widgets of ``ui/`` for editing and the two background runners (planning,
+rendering), and keeps them in step with one :class:`~app.document.LayoutDocument`: whatever changes the
+document (an edit on the canvas, a plan, an undo) refreshes every view from it, and every view sends the
+user's intent back to the document as an undoable command. The window gives it the recording (path,
+analysis, duration) and one clock: :meth:`set_time` is called as the audio plays or is scrubbed, and
+:attr:`seekRequested` asks the window to move the audio when the user scrubs the timeline.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QUrl, Signal, Slot
+from PySide6.QtGui import QDesktopServices, QImage
+
+from app.document import LayoutDocument
+from app.tasks import (
+    GeneratorCache,
+    PlanOutcome,
+    PreviewFrames,
+    RenderOutcome,
+    error_message,
+    plan_task,
+    provider_defaults,
+    render_task,
+    request_from_form,
+    revise_task,
+)
+from app.workers import TaskRunner
+from engine.layout.interp import boxes_at, boxes_at_times
+from engine.layout.model import VideoLayout
+from ui.caption_panel import CaptionPanel
+from ui.layout_canvas import CanvasBox, LayoutCanvas
+from ui.log_panel import LogPanel
+from ui.object_panel import ObjectPanel, ObjectRow
+from ui.planner_panel import PlannerPanel
+from ui.render_panel import RenderPanel
+from ui.timeline import Lane, Timeline
+
+log = logging.getLogger(__name__)
+
+RENDER_ASPECT = 512 / 320
+
+
+class EditorController(QObject):
+    """The editing views and tasks around one layout document (see the module docstring)."""
+
+    #: The user scrubbed the timeline: the window moves the audio there (and calls :meth:`set_time` back).
+    seekRequested = Signal(float)
+    #: One line for the status bar.
+    statusMessage = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.document = LayoutDocument(self)
+        self.canvas = LayoutCanvas()
+        self.canvas.set_canvas_size(454, 256, RENDER_ASPECT)
+        self.timeline = Timeline()
+        self.objects = ObjectPanel()
+        self.captions = CaptionPanel()
+        self.log_panel = LogPanel()
+        self.planner = PlannerPanel(provider_defaults=provider_defaults())
+        self.render = RenderPanel()
+        self.plan_runner = TaskRunner(self)
+        self.render_runner = TaskRunner(self)
+        self.generators = GeneratorCache()
+        self.audio_path: Path | None = None
+        self.analysis: Any = None
+        self.duration_s = 0.0
+        self.last_video: Path | None = None
+        self._render_dir = Path(tempfile.mkdtemp(prefix="spa2v-render-"))
+        self._wire()
+        self.refresh()
+
+    # --- wiring -------------------------------------------------------------------------------------
+
+    def _wire(self) -> None:
+        doc = self.document
+        doc.layoutChanged.connect(self.refresh)
+        doc.timeChanged.connect(lambda _t: self.refresh())
+        doc.selectionChanged.connect(self._on_document_selection)
+        doc.objectStateChanged.connect(lambda _id: self.refresh())
+
+        self.canvas.boxChanged.connect(self._on_box_changed)
+        self.canvas.boxDrawn.connect(self._on_box_drawn)
+        self.canvas.deleteRequested.connect(self._on_delete)
+        self.canvas.selectionChanged.connect(doc.set_selected)
+        self.canvas.nudgeRequested.connect(lambda oid, dx, dy: self._edit(doc.nudge(dx, dy)))
+        self.canvas.renameRequested.connect(self.objects.edit_label)
+
+        self.timeline.timeChanged.connect(self.seekRequested)
+        self.timeline.objectClicked.connect(doc.set_selected)
+        self.objects.selectionChanged.connect(doc.set_selected)
+        self.objects.renameRequested.connect(lambda oid, name: self._edit(doc.rename(oid, name)))
+        self.objects.colourRequested.connect(lambda oid, colour: self._edit(doc.set_colour(oid, colour.name())))
+        self.objects.visibilityToggled.connect(doc.set_visible)
+        self.objects.lockToggled.connect(doc.set_locked)
+        self.objects.deleteRequested.connect(lambda oid: self._edit(doc.delete_object(oid)))
+        self.objects.addRequested.connect(lambda: self.canvas.set_draw_mode(True))
+        self.captions.videoCaptionEdited.connect(lambda text: self._edit(doc.set_video_caption(text)))
+        self.captions.keyframeCaptionEdited.connect(lambda index, text: self._edit(doc.set_caption(index, text)))
+
+        self.planner.planRequested.connect(self.plan)
+        self.planner.reviseRequested.connect(self.revise)
+        self.planner.cancelRequested.connect(self.plan_runner.cancel)
+        self.plan_runner.progressChanged.connect(lambda p: self.planner.set_progress(p, None))
+        self.plan_runner.statusChanged.connect(self.planner.set_status)
+        self.plan_runner.resultReady.connect(self._on_plan)
+        self.plan_runner.failed.connect(lambda exc: self._on_failed("Plan", exc, self.planner))
+        self.plan_runner.cancelled.connect(lambda: self._on_cancelled("Plan", self.planner))
+
+        self.render.renderRequested.connect(self.start_render)
+        self.render.cancelRequested.connect(self.render_runner.cancel)
+        self.render.openVideoRequested.connect(lambda path: QDesktopServices.openUrl(QUrl.fromLocalFile(path)))
+        self.render.exportRequested.connect(self.export_video)
+        self.render_runner.progressChanged.connect(lambda p: self.render.set_progress(p, None))
+        self.render_runner.statusChanged.connect(self.render.set_status)
+        self.render_runner.partialResult.connect(self._on_preview)
+        self.render_runner.resultReady.connect(self._on_render)
+        self.render_runner.failed.connect(lambda exc: self._on_failed("Render", exc, self.render))
+        self.render_runner.cancelled.connect(lambda: self._on_cancelled("Render", self.render))
+
+    def _edit(self, accepted: Any) -> None:
+        if accepted is False:
+            self.statusMessage.emit("That object is locked: unlock it in the Objects panel to edit it.")
+            self.refresh()
+
+    # --- the recording and the clock ----------------------------------------------------------------
+
+    def set_recording(self, path: Path | None, analysis: Any, duration_s: float) -> None:
+        """The recording the layout belongs to (planning reads it; renders carry its sound)."""
+        self.audio_path = Path(path) if path is not None else None
+        self.analysis = analysis
+        self.duration_s = float(duration_s)
+        self.refresh()
+
+    def set_time(self, time_s: float) -> None:
+        """The audio's playhead moved: show the boxes of that moment."""
+        self.document.set_time(float(time_s))
+
+    # --- refreshing the views from the document ------------------------------------------------------
+
+    def _frame_boxes(self, layout: VideoLayout, time_s: float) -> list[CanvasBox]:
+        doc = self.document
+        return [
+            CanvasBox(b.id, b.name, b.box, doc.colour(b.id), b.is_keyframe, doc.is_locked(b.id), doc.is_visible(b.id))
+            for b in boxes_at(layout, time_s)
+        ]
+
+    @Slot()
+    def refresh(self) -> None:
+        doc = self.document
+        layout = doc.layout
+        if layout is None:
+            self.canvas.set_boxes([])
+            self.timeline.set_duration(max(self.duration_s, 0.1))
+            self.timeline.set_keyframes([])
+            self.timeline.set_lanes([])
+            self.objects.set_rows([])
+            self.captions.clear()
+            return
+        t = doc.time_s
+        self.canvas.set_canvas_size(layout.canvas.width, layout.canvas.height, RENDER_ASPECT)
+        current = self._frame_boxes(layout, t)
+        self.canvas.set_boxes(current)
+        step = 1.0 / 8.0
+        self.canvas.set_onion(self._frame_boxes(layout, max(0.0, t - step)),
+                              self._frame_boxes(layout, min(layout.duration_s, t + step)))
+        times = np.linspace(0.0, layout.duration_s, 41)
+        paths: dict[int, list[tuple[float, float]]] = {}
+        for frame in boxes_at_times(layout, times):
+            for b in frame:
+                paths.setdefault(b.id, []).append(((b.box[0] + b.box[2]) / 2, (b.box[1] + b.box[3]) / 2))
+        self.canvas.set_paths(paths)
+        self.canvas.set_selected(doc.selected)
+        self.timeline.set_duration(layout.duration_s)
+        self.timeline.set_keyframes(list(layout.times))
+        on_screen = {b.object_id for b in current}
+        lanes, rows = [], []
+        for object_id, appearances in layout.objects_by_id().items():
+            name = appearances[0][1].name
+            kf_times = tuple(layout.keyframes[k].time_s for k, _ in appearances)
+            spans = tuple(
+                (layout.keyframes[a].time_s, layout.keyframes[b].time_s)
+                for (a, _), (b, _) in itertools.pairwise(appearances) if b == a + 1
+            ) or tuple((kt, kt) for kt in kf_times)
+            colour = doc.colour(object_id)
+            lanes.append(Lane(object_id, name, colour, kf_times, spans))
+            rows.append(ObjectRow(object_id, name, colour, doc.is_visible(object_id), doc.is_locked(object_id),
+                                  object_id in on_screen))
+        self.timeline.set_lanes(lanes)
+        self.timeline.set_time(t)
+        self.timeline.set_selected(doc.selected)
+        self.objects.set_rows(rows)
+        self.objects.set_selected(doc.selected)
+        index = doc.keyframe_index()
+        self.captions.set_captions(layout.video_caption, index,
+                                   layout.keyframes[index].caption if index is not None else "",
+                                   layout.keyframes[index].time_s if index is not None else None)
+
+    @Slot(object)
+    def _on_document_selection(self, object_id: Any) -> None:
+        self.canvas.set_selected(object_id)
+        self.timeline.set_selected(object_id)
+        self.objects.set_selected(object_id)
+
+    # --- canvas edits ---------------------------------------------------------------------------------
+
+    @Slot(int, tuple, bool)
+    def _on_box_changed(self, object_id: int, box: tuple, finished: bool) -> None:
+        self._edit(self.document.move_box(object_id, tuple(box), finished))
+
+    @Slot(tuple)
+    def _on_box_drawn(self, box: tuple) -> None:
+        if self.document.layout is None:
+            self.statusMessage.emit("Plan a layout first (or open one): boxes belong to a layout.")
+            return
+        self.document.add_object("object", tuple(box))
+
+    @Slot(int)
+    def _on_delete(self, object_id: int) -> None:
+        self._edit(self.document.remove_object_at(object_id))
+
+    # --- planning -------------------------------------------------------------------------------------
+
+    @Slot(object)
+    def plan(self, settings: Any) -> None:
+        if self.audio_path is None:
+            self.statusMessage.emit("Open a recording first: the planner plans from its sound.")
+            return
+        self.planner.set_busy(True)
+        self.plan_runner.start(plan_task(self.audio_path, self.analysis, settings, api_key=self.planner.api_key()))
+
+    @Slot(str)
+    def revise(self, request: str) -> None:
+        if self.document.layout is None or self.audio_path is None:
+            self.statusMessage.emit("Plan a layout first: a revision changes an existing layout.")
+            return
+        self.planner.set_busy(True)
+        self.plan_runner.start(revise_task(self.document.layout, request, self.audio_path, self.analysis,
+                                           self.planner.settings(), api_key=self.planner.api_key()))
+
+    @Slot(object)
+    def _on_plan(self, outcome: PlanOutcome) -> None:
+        self.planner.set_busy(False)
+        self.document.replace_layout(outcome.layout)
+        self.planner.set_reasoning(outcome.reasoning, outcome.repairs)
+        n_objects = len(outcome.layout.object_ids())
+        self.log_panel.add(f"Plan: {n_objects} object(s) over {len(outcome.layout.keyframes)} keyframes"
+                           + (" (from the cache)" if outcome.from_cache else ""))
+        if outcome.repairs:
+            self.log_panel.add("Plan: repaired the answer: " + "; ".join(outcome.repairs), "warning")
+        self.statusMessage.emit("Planned: edit the boxes, then render (undo returns to the layout before).")
+
+    # --- rendering ------------------------------------------------------------------------------------
+
+    @Slot(object)
+    def start_render(self, form: Any) -> None:
+        layout = self.document.layout
+        if layout is None:
+            self.statusMessage.emit("Plan a layout first: a render draws a layout.")
+            return
+        try:
+            request = request_from_form(layout, form)
+        except Exception as exc:  # an InputError names the bad value
+            self._on_failed("Render", exc, self.render)
+            return
+        self.render.clear_previews()
+        self.render.set_busy(True)
+        out = self._render_dir / f"render-{len(list(self._render_dir.glob('*.mp4'))) + 1:03d}.mp4"
+        self.render_runner.start(render_task(request, form.generator, out, self.audio_path, cache=self.generators))
+
+    @Slot(object)
+    def _on_preview(self, preview: Any) -> None:
+        if not isinstance(preview, PreviewFrames):
+            return
+        self.render.show_preview(preview.step, preview.frames)
+        # The canvas shows the frame forming at the playhead under the boxes.
+        layout = self.document.layout
+        frames = preview.frames
+        if layout is not None and len(frames):
+            index = round(self.document.time_s / max(layout.duration_s, 1e-9) * (len(frames) - 1))
+            frame = np.ascontiguousarray(frames[min(max(index, 0), len(frames) - 1)])
+            image = QImage(frame.data, frame.shape[1], frame.shape[0], frame.strides[0], QImage.Format.Format_RGB888)
+            self.canvas.set_background(image.copy())
+
+    @Slot(object)
+    def _on_render(self, outcome: RenderOutcome) -> None:
+        self.render.set_busy(False)
+        self.last_video = Path(outcome.out_path)
+        self.render.set_finished(str(outcome.out_path))
+        for note in outcome.notes:
+            self.log_panel.add(f"Render: {note}", "warning")
+        summary = outcome.summary
+        self.log_panel.add(f"Render: {summary.get('frames')} frames with the {summary.get('generator')} generator "
+                           f"in {summary.get('seconds', {}).get('total', 0):.1f} s")
+        self.statusMessage.emit(f"Rendered {outcome.out_path.name}: open it or export it from the Render panel.")
+
+    @Slot(str)
+    def export_video(self, destination: str) -> None:
+        if self.last_video is None or not self.last_video.exists():
+            self.statusMessage.emit("Nothing rendered yet.")
+            return
+        try:
+            shutil.copyfile(self.last_video, destination)
+        except OSError as exc:
+            self._on_failed("Export", exc, None)
+            return
+        self.log_panel.add(f"Exported the video to {destination}")
+
+    # --- endings --------------------------------------------------------------------------------------
+
+    def _on_failed(self, what: str, exc: BaseException, panel: Any) -> None:
+        message = error_message(exc, what.lower())
+        if panel is not None:
+            panel.set_busy(False)
+        self.log_panel.add(f"{what}: {message}", "error")
+        self.statusMessage.emit(f"{what} failed: {message}")
+
+    def _on_cancelled(self, what: str, panel: Any) -> None:
+        panel.set_busy(False)
+        self.log_panel.add(f"{what}: cancelled")
+        self.statusMessage.emit(f"{what} cancelled.")
+
+    def shutdown(self) -> None:
+        """Stop both runners (the window is closing)."""
+        self.plan_runner.shutdown()
+        self.render_runner.shutdown()
+        shutil.rmtree(self._render_dir, ignore_errors=True)

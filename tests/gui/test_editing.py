@@ -1,0 +1,99 @@
+"""Editing in the studio: the document's undo, the canvas → document → views loop, plan in the window."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+
+from app.document import LayoutDocument
+from app.editor import EditorController
+from engine.layout import edit
+from engine.layout.model import VideoLayout
+
+LAYOUT = {
+    "format": "spa2v.vsl", "version": 1, "canvas": {"width": 454, "height": 256}, "duration_s": 4.0,
+    "reasoning": "", "video_caption": "a car passes a violin",
+    "keyframes": [
+        {"time_s": 0.0, "caption": "car left", "objects": [{"id": 0, "name": "car", "box": [10, 150, 110, 200]},
+                                                           {"id": 1, "name": "violin", "box": [380, 80, 430, 220]}]},
+        {"time_s": 2.0, "caption": "car centre", "objects": [{"id": 0, "name": "car", "box": [180, 150, 280, 200]}]},
+        {"time_s": 4.0, "caption": "car right", "objects": [{"id": 0, "name": "car", "box": [340, 150, 440, 200]}]},
+    ],
+}
+
+
+def layout() -> VideoLayout:
+    return VideoLayout.from_json_dict(LAYOUT)
+
+
+def test_editing_between_keyframes_makes_a_keyframe_with_the_boxes_shown_there() -> None:
+    edited = edit.set_box(layout(), 1.0, 0, (100, 140, 200, 190))
+    assert [k.time_s for k in edited.keyframes] == [0.0, 1.0, 2.0, 4.0]
+    inserted = edited.keyframes[1]
+    assert inserted.caption == "car left"  # the caption of the keyframe before
+    assert [o.box for o in inserted.objects] == [(100.0, 140.0, 200.0, 190.0)]
+    # Boxes are kept inside the canvas and in order.
+    assert edit.clamp_box(edited, (500, -5, 440, 10)) == (440.0, 0.0, 454.0, 10.0)
+
+
+def test_a_drag_is_one_undo_step_and_undo_returns_to_its_frame(qtbot) -> None:
+    doc = LayoutDocument()
+    doc.set_layout(layout())
+    doc.set_time(2.0)
+    for x in (190, 200, 210):
+        assert doc.move_box(0, (x, 150, x + 100, 200), finished=False)
+    assert doc.undo_stack.count() == 0  # live steps change only what is shown
+    assert doc.layout.keyframes[1].objects[0].box == (210.0, 150.0, 310.0, 200.0)
+    doc.move_box(0, (220, 150, 320, 200), finished=True)
+    assert doc.undo_stack.count() == 1 and doc.is_dirty
+    doc.set_time(0.5)
+    doc.undo_stack.undo()
+    assert doc.layout.to_json_dict() == layout().to_json_dict()
+    assert doc.time_s == 2.0  # back where the change was made
+    doc.undo_stack.redo()
+    assert doc.layout.keyframes[1].objects[0].box == (220.0, 150.0, 320.0, 200.0)
+
+
+def test_locked_objects_refuse_edits_and_nudges_merge(qtbot) -> None:
+    doc = LayoutDocument()
+    doc.set_layout(layout())
+    doc.set_locked(1, True)
+    assert doc.move_box(1, (0, 0, 50, 50), finished=True) is False and doc.undo_stack.count() == 0
+    doc.set_selected(0)
+    for _ in range(3):
+        doc.nudge(1, 0)
+    assert doc.undo_stack.count() == 1
+    assert doc.layout.keyframes[0].objects[0].box == (13.0, 150.0, 113.0, 200.0)
+
+
+def test_a_box_dragged_on_the_canvas_lands_in_the_layout(qtbot) -> None:
+    editor = EditorController()
+    editor.canvas.resize(640, 400)
+    editor.canvas.show()
+    qtbot.waitExposed(editor.canvas)
+    editor.document.set_layout(layout())
+    editor.set_time(2.0)
+    viewport = editor.canvas.viewport()
+    start = editor.canvas.mapFromScene(230, 175)
+    end = editor.canvas.mapFromScene(260, 175)
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=start)
+    for step in range(1, 6):
+        qtbot.mouseMove(viewport, start + QPoint(round((end.x() - start.x()) * step / 5), 0))
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=end)
+    box = editor.document.layout.keyframes[1].objects[0].box
+    assert box[0] == pytest.approx(210, abs=3) and editor.document.undo_stack.count() == 1
+    editor.document.undo_stack.undo()
+    assert editor.document.layout.keyframes[1].objects[0].box == (180.0, 150.0, 280.0, 200.0)
+    editor.shutdown()
+
+
+def test_the_views_follow_the_document(qtbot) -> None:
+    editor = EditorController()
+    editor.document.set_layout(layout())
+    editor.set_time(1.0)  # between keyframes: the car is interpolated, the violin is gone
+    shown = {b.object_id: b for b in editor.canvas.boxes()}
+    assert set(shown) == {0} and not shown[0].is_keyframe
+    assert [lane.name for lane in editor.timeline.lanes] == ["car", "violin"]
+    editor.document.rename(0, "truck")
+    assert editor.canvas.boxes()[0].name == "truck"
+    editor.shutdown()

@@ -76,6 +76,7 @@ class EditorController(QObject):
         self.analysis: Any = None
         self.duration_s = 0.0
         self.last_video: Path | None = None
+        self._initial_plan = False
         self._render_dir = Path(tempfile.mkdtemp(prefix="spa2v-render-"))
         self._wire()
         self.refresh()
@@ -232,10 +233,12 @@ class EditorController(QObject):
     # --- planning -------------------------------------------------------------------------------------
 
     @Slot(object)
-    def plan(self, settings: Any) -> None:
+    def plan(self, settings: Any, initial: bool = False) -> None:
+        """Plan in the background; ``initial``: the first layout of a recording (not an undoable change)."""
         if self.audio_path is None:
             self.statusMessage.emit("Open a recording first: the planner plans from its sound.")
             return
+        self._initial_plan = initial
         self.planner.set_busy(True)
         self.plan_runner.start(plan_task(self.audio_path, self.analysis, settings, api_key=self.planner.api_key()))
 
@@ -245,13 +248,18 @@ class EditorController(QObject):
             self.statusMessage.emit("Plan a layout first: a revision changes an existing layout.")
             return
         self.planner.set_busy(True)
+        self._initial_plan = False
         self.plan_runner.start(revise_task(self.document.layout, request, self.audio_path, self.analysis,
                                            self.planner.settings(), api_key=self.planner.api_key()))
 
     @Slot(object)
     def _on_plan(self, outcome: PlanOutcome) -> None:
         self.planner.set_busy(False)
-        self.document.replace_layout(outcome.layout)
+        if self._initial_plan:
+            self.document.set_layout(outcome.layout, clean=True)
+        else:
+            self.document.replace_layout(outcome.layout)
+        self._initial_plan = False
         self.planner.set_reasoning(outcome.reasoning, outcome.repairs)
         n_objects = len(outcome.layout.object_ids())
         self.log_panel.add(f"Plan: {n_objects} object(s) over {len(outcome.layout.keyframes)} keyframes"

@@ -76,6 +76,7 @@ def save_screenshot(
 
     player = Player(stream_factory=lambda rate, channels, callback: _SilentStream())
     window = StudioWindow(player=player)
+    window.ask_to_save = False
     window.resize(*size)
     window.show()
     failure: list[BaseException] = []

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from app.editor import EditorController
 from app.playback import Player
+from app.project_store import Autosaver, RecentFiles
 from app.workers import LoadedAudio, TaskRunner, analysis_task
 from engine.errors import InputError
 from ui.cues import CuePlots
@@ -79,6 +80,8 @@ class StudioWindow(QMainWindow):
         self.error_box: QMessageBox | None = None
         self._position_s = 0.0
         self._pending_path: Path | None = None
+        #: Closing with unsaved edits asks first (tests and screenshots turn it off).
+        self.ask_to_save = True
         self._showing_partial = False
 
         self.runner = TaskRunner(self)
@@ -190,6 +193,17 @@ class StudioWindow(QMainWindow):
         self.open_action.setToolTip("Open a recording or video (Ctrl+O)")
         self.open_action.triggered.connect(self.choose_file)
         menu_file.addAction(self.open_action)
+        self.save_action = QAction("&Save project", self)
+        self.save_action.setShortcut(QKeySequence.StandardKey.Save)
+        self.save_action.setToolTip("Save the project: recording, layout, edits and settings (Ctrl+S)")
+        self.save_action.triggered.connect(self.save_project)
+        menu_file.addAction(self.save_action)
+        save_as = QAction("Save project &as…", self)
+        save_as.setShortcut(QKeySequence("Ctrl+Shift+S"))
+        save_as.triggered.connect(self.save_project_as)
+        menu_file.addAction(save_as)
+        self.recent_menu = menu_file.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
         menu_file.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -233,6 +247,12 @@ class StudioWindow(QMainWindow):
         self.player.positionChanged.connect(self._on_position)
         self.player.stateChanged.connect(self.transport.set_playing)
         self.player.availabilityChanged.connect(lambda ok, why: self._update_play_enabled())
+        self.project_path: Path | None = None
+        self._pending_project: Any = None
+        self.recent = RecentFiles()
+        self.autosaver = Autosaver(self._project_snapshot)
+        self.editor.document.dirtyChanged.connect(self._on_dirty)
+        self.editor.document.undo_stack.indexChanged.connect(lambda _i: self.autosaver.mark_dirty())
         self.editor.seekRequested.connect(self.seek)
         self.editor.statusMessage.connect(self.status_label.setText)
         self._update_play_enabled()
@@ -300,8 +320,15 @@ class StudioWindow(QMainWindow):
             self.open_file(path)
 
     def open_file(self, path: str | Path) -> None:
-        """Analyse ``path`` in the background; the window shows it when done (or says what went wrong)."""
+        """Open a recording (analysed in the background) or a ``.spa2v`` project; errors are one clear message."""
         path = Path(path)
+        if path.suffix.lower() == ".spa2v":
+            self.open_project(path)
+            return
+        self._pending_project = None
+        self._open_recording(path)
+
+    def _open_recording(self, path: Path) -> None:
         self._pending_path = path
         log.info("opening %s", path)
         self.runner.start(analysis_task(path, analyze_fn=self.analyze_fn))
@@ -393,13 +420,114 @@ class StudioWindow(QMainWindow):
             f"{loaded.path.name} — {loaded.audio.sample_rate} Hz, {loaded.audio.channels} ch, "
             f"{getattr(analysis.kind, 'value', analysis.kind)} recording"
         )
-        self.setWindowTitle(f"{loaded.path.name} — SpA2V Studio")
+        self._update_title()
         self._update_play_enabled()
         self._set_position(0.0, smooth=False)
         self.editor.set_recording(loaded.path, analysis, loaded.peaks.duration_s)
-        if self.editor.document.layout is None:
+        project, self._pending_project = self._pending_project, None
+        if project is not None:
+            self._show_project(project)
+        elif self.editor.document.layout is None:
             # A first layout straight away, from the measured tracks (no network): something to edit and render.
-            self.editor.plan(PlanSettings())
+            self.editor.plan(PlanSettings(), initial=True)
+
+    # --- projects -------------------------------------------------------------------------------------
+
+    def open_project(self, path: Path) -> None:
+        """Load a ``.spa2v`` project: its recording is analysed, then its layout and edit state are shown."""
+        from engine.project import load_project
+
+        try:
+            project, warnings = load_project(path)
+        except InputError as exc:
+            self.show_error(str(exc))
+            return
+        for warning in warnings:
+            self.editor.log_panel.add(f"{path.name}: {warning}", "warning")
+        if project.audio is None or project.audio_missing:
+            self.show_error(f"{path.name}: its recording {project.audio} is not there; open the recording "
+                            "(File → Open) and save the project again to point it there.")
+            return
+        self.project_path = path
+        self.recent.add(path)
+        self.autosaver.set_project_path(path)
+        self._pending_project = project
+        self.editor.document.set_layout(None)
+        self._open_recording(project.audio)
+
+    def _show_project(self, project: Any) -> None:
+        doc = self.editor.document
+        doc.set_layout(project.layout, clean=True)
+        for object_id, view in project.edit_state.objects.items():
+            if view.colour:
+                doc.set_colour(object_id, view.colour)
+            doc.set_visible(object_id, view.visible)
+            doc.set_locked(object_id, view.locked)
+        self.seek(project.edit_state.time_s)
+        self._update_title()
+
+    def _project_snapshot(self) -> Any:
+        """The project as it is now (for saving and autosave)."""
+        from engine.project import EditState, ObjectView, Project
+
+        doc = self.editor.document
+        layout = doc.layout
+        objects = {} if layout is None else {
+            oid: ObjectView(colour=doc.colour(oid), visible=doc.is_visible(oid), locked=doc.is_locked(oid))
+            for oid in layout.object_ids()
+        }
+        state = EditState(time_s=max(0.0, self.position_s),
+                          selected=() if doc.selected is None else (doc.selected,), objects=objects)
+        return Project.new(self.loaded.path if self.loaded else None, layout=layout, edit_state=state)
+
+    @Slot()
+    def save_project(self) -> bool:
+        if self.project_path is None:
+            return self.save_project_as()
+        return self._write_project(self.project_path)
+
+    @Slot()
+    def save_project_as(self) -> bool:
+        start = str(self.loaded.path.with_suffix(".spa2v")) if self.loaded else ""
+        path, _ = QFileDialog.getSaveFileName(self, "Save the project", start, "SpA2V project (*.spa2v)")
+        if not path:
+            return False
+        path = Path(path) if path.endswith(".spa2v") else Path(path + ".spa2v")
+        return self._write_project(path)
+
+    def _write_project(self, path: Path) -> bool:
+        from engine.project import save_project
+
+        try:
+            save_project(self._project_snapshot(), path)
+        except (OSError, InputError) as exc:
+            self.show_error(f"{path}: the project could not be saved ({exc}); the previous file is unchanged.")
+            return False
+        self.project_path = path
+        self.recent.add(path)
+        self.autosaver.set_project_path(path)
+        self.autosaver.mark_saved()
+        self.editor.document.undo_stack.setClean()
+        self.status_label.setText(f"Saved {path.name}")
+        self._update_title()
+        return True
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        paths = self.recent.paths()
+        if not paths:
+            self.recent_menu.addAction("(none yet)").setEnabled(False)
+        for path in paths:
+            self.recent_menu.addAction(str(path), lambda p=path: self.open_file(p))
+
+    @Slot(bool)
+    def _on_dirty(self, _dirty: bool) -> None:
+        self._update_title()
+
+    def _update_title(self) -> None:
+        name = self.project_path.name if self.project_path else (self.loaded.path.name if self.loaded else "")
+        dirty = "*" if self.editor.document.is_dirty else ""
+        self.setWindowTitle(f"{dirty}{name} — SpA2V Studio" if name else "SpA2V Studio")
 
     # --- playback and the playhead -------------------------------------------------------------------
 
@@ -481,5 +609,18 @@ class StudioWindow(QMainWindow):
         self.player.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.editor.document.is_dirty and self.isVisible() and self.ask_to_save:
+            answer = QMessageBox.question(
+                self, "SpA2V Studio", "The layout has unsaved changes. Save the project before closing?",
+                QMessageBox.StandardButton.Save
+                | QMessageBox.StandardButton.Discard
+                | QMessageBox.StandardButton.Cancel,
+            )
+            if answer == QMessageBox.StandardButton.Cancel or (
+                answer == QMessageBox.StandardButton.Save and not self.save_project()
+            ):
+                event.ignore()
+                return
+        self.autosaver.close()
         self.shutdown()
         super().closeEvent(event)

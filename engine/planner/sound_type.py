@@ -54,6 +54,14 @@ def _onset_rate(level_db: np.ndarray, hop_s: float) -> float:
     return float(starts.size / (level_db.size * hop_s))
 
 
+def _values(track: np.ndarray | None, idx: np.ndarray) -> np.ndarray:
+    """A per-frame cue at ``idx``; NaN where the analysis has none (an analysis read from a file may lack it)."""
+    values = np.asarray(track, dtype=float) if track is not None else np.empty(0)
+    if values.ndim != 1 or values.size == 0:
+        return np.full(idx.size, np.nan)
+    return values[np.minimum(idx, values.size - 1)]
+
+
 def estimate_sound_type(analysis: Analysis, source: Source) -> SoundType:
     """A coarse class for ``source`` from the mixture's cues while it sounds.
 
@@ -64,9 +72,9 @@ def estimate_sound_type(analysis: Analysis, source: Source) -> SoundType:
     if idx.size < 20:
         return GENERIC
     frames = analysis.frames
-    pitch = np.asarray(frames.pitch_hz)[idx]
-    centroid = np.asarray(frames.centroid_hz)[idx]
-    level = np.asarray(frames.level_dbfs)[idx]
+    pitch = _values(frames.pitch_hz, idx)
+    centroid = _values(frames.centroid_hz, idx)
+    level = _values(frames.level_dbfs, idx)
     voiced = np.isfinite(pitch)
     voiced_frac = float(voiced.mean())
     f0 = float(np.nanmedian(pitch)) if voiced.any() else float("nan")

@@ -97,3 +97,36 @@ def test_the_views_follow_the_document(qtbot) -> None:
     editor.document.rename(0, "truck")
     assert editor.canvas.boxes()[0].name == "truck"
     editor.shutdown()
+
+
+def test_the_window_plans_on_open_and_a_saved_project_reopens_the_same(qtbot, window, stereo_wav, tmp_path,
+                                                                        monkeypatch) -> None:
+    from app.window import StudioWindow
+    from engine.project import load_project
+    from tests.gui.conftest import load_and_wait
+
+    monkeypatch.setenv("SPA2V_DATA_DIR", str(tmp_path / "data"))  # recovery files stay in the test's folder
+    window.ask_to_save = False
+    load_and_wait(qtbot, window, stereo_wav)
+    doc = window.editor.document
+    qtbot.waitUntil(lambda: doc.layout is not None, timeout=10000)  # the first plan, offline
+    assert not doc.is_dirty  # the first plan is where editing starts, not an edit
+    object_id = doc.layout.object_ids()[0]
+    doc.move_box(object_id, (20, 30, 120, 130), finished=True)
+    doc.set_colour(object_id, "#123456")
+    assert doc.is_dirty and window.windowTitle().startswith("*")
+    saved = tmp_path / "scene.spa2v"
+    assert window._write_project(saved) and not doc.is_dirty
+    project, _warnings = load_project(saved)
+    assert project.layout.to_json_dict() == doc.layout.to_json_dict()
+
+    other = StudioWindow(player=window.player.__class__(stream_factory=lambda *a: None),
+                         analyze_fn=window.analyze_fn)
+    qtbot.addWidget(other)
+    other.ask_to_save = False
+    other.open_file(saved)
+    qtbot.waitUntil(lambda: other.editor.document.layout is not None and not other.runner.busy, timeout=10000)
+    assert other.editor.document.layout.to_json_dict() == doc.layout.to_json_dict()
+    assert other.editor.document.colour(object_id) == "#123456"
+    assert other.project_path == saved and "scene.spa2v" in other.windowTitle()
+    other.shutdown()

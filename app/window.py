@@ -276,6 +276,12 @@ class StudioWindow(QMainWindow):
             ("Previous keyframe", ",", lambda: self.seek(doc.previous_keyframe_time(self.position_s))),
             ("Go to end", "End", lambda: self.seek(self.loaded.peaks.duration_s if self.loaded else 0.0)),
             ("Toggle keyframe here", "K", doc.toggle_keyframe),
+            ("Copy box", "Ctrl+C", doc.copy_box),
+            ("Paste box", "Ctrl+V", doc.paste_box),
+            ("Copy keyframe", "Ctrl+Shift+C", doc.copy_keyframe),
+            ("Paste keyframe", "Ctrl+Shift+V", doc.paste_keyframe),
+            ("Hold (same as previous keyframe)", "H", doc.hold),
+            ("Propagate box to following keyframes", "P", doc.propagate),
             ("Draw a new box", "N", lambda: self.editor.canvas.set_draw_mode(True)),
             ("Delete the selected box", "Delete", lambda: self.editor._on_delete(doc.selected)
              if doc.selected is not None else None),
@@ -291,6 +297,19 @@ class StudioWindow(QMainWindow):
             self.addAction(action)
             self.shortcut_actions.append(action)
         view = self.menuBar().addMenu("&View")
+        for text, key, toggle in (("Onion skin (neighbouring frames)", "O", self.editor.canvas.show_onion),
+                                  ("Paths of the box centres", "Shift+P", self.editor.canvas.show_paths)):
+            action = QAction(text, self)
+            action.setCheckable(True)
+            action.setChecked(text.startswith("Paths"))
+            action.setShortcut(QKeySequence(key))
+            action.setToolTip(f"{text} ({key})")
+            action.toggled.connect(toggle)
+            toggle(action.isChecked())
+            view.addAction(action)
+            self.addAction(action)
+            self.shortcut_actions.append(action)
+        view.addSeparator()
         for dock in self.docks.values():
             view.addAction(dock.toggleViewAction())
 

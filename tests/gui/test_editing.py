@@ -130,3 +130,14 @@ def test_the_window_plans_on_open_and_a_saved_project_reopens_the_same(qtbot, wi
     assert other.editor.document.colour(object_id) == "#123456"
     assert other.project_path == saved and "scene.spa2v" in other.windowTitle()
     other.shutdown()
+
+
+def test_every_editing_shortcut_is_in_its_tooltip_and_the_cheat_sheet(qtbot, window) -> None:
+    sheet = window.shortcuts_text()
+    for action in window.shortcut_actions:
+        key = action.shortcut().toString()
+        assert key and key in sheet, action.text()
+        if action.toolTip() and action.toolTip() != action.text().replace("&", ""):
+            assert key in action.toolTip(), action.text()
+    for key in ("Ctrl+Z", "Ctrl+Shift+Z", "Right", "Left", ".", ",", "K", "Del", "Space"):
+        assert key in sheet

@@ -1,136 +1,373 @@
-"""Edits of a Video Scene Layout, as pure functions: a layout in, a new valid layout out.
+"""Edits of a Video Scene Layout as pure functions: a layout and an intent in, a new valid layout out.
 
-The editor's one rule for time: **editing on an in-between frame makes that frame a keyframe.** The
-keyframe is inserted at the frame's time with the boxes the viewer was looking at (the interpolated
-ones, by :mod:`engine.layout.interp`'s presence rule) and the caption of the keyframe before it, and the
-edit is applied there. So what the user dragged is exactly what is kept, and the frames around it still
-interpolate towards it. Boxes are clamped into the canvas; an edit that cannot be made raises
-:class:`~engine.errors.InputError` saying why.
+Nothing here changes its input (the models are frozen) and every result has been validated again, so the
+editor can keep the layout before and after an edit and swap them for undo. An edit that cannot be made
+(an unknown object id, a time outside the clip, removing the last keyframe, …) raises
+:class:`~engine.errors.InputError` with one line saying why and what would be accepted.
+
+**Editing between keyframes.** The editor shows every frame of the clip, most of them in-between frames
+whose boxes are interpolated (:mod:`engine.layout.interp`). An edit made on such a frame — moving,
+resizing, adding or removing a box — first makes that frame a keyframe (:func:`insert_keyframe`: the boxes
+present there by the presence rule, exactly as they were shown, and the caption of the keyframe before),
+then applies the edit to the new keyframe. So what the user sees is what is kept, the neighbouring
+keyframes are untouched, and the frames around the edit interpolate towards it.
+
+**Boxes.** Every box that comes in is clamped into the canvas with its corners put in order, and a box
+thinner than :data:`MIN_BOX_PX` on an axis is widened to that size (towards the inside of the canvas).
+Times of new keyframes are rounded to the millisecond, as the VSL writers do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import bisect
+import math
+import operator
+from collections.abc import Collection, Sequence
+from typing import Protocol
+
+from pydantic import ValidationError
 
 from engine.errors import InputError
 from engine.layout.interp import AT_KEYFRAME_S, boxes_at
-from engine.layout.model import Box, Keyframe, LayoutObject, VideoLayout
+from engine.layout.model import (
+    TIME_TOLERANCE_S,
+    Box,
+    Canvas,
+    Keyframe,
+    LayoutObject,
+    VideoLayout,
+    validation_message,
+)
 
+#: The smallest width and height an edited box keeps, in canvas pixels.
 MIN_BOX_PX = 2.0
 
 
-def keyframe_index_at(layout: VideoLayout, time_s: float) -> int | None:
-    """The index of the keyframe at ``time_s`` (within a millisecond), or None between keyframes."""
-    for index, frame in enumerate(layout.keyframes):
-        if abs(frame.time_s - time_s) <= AT_KEYFRAME_S:
-            return index
-    return None
+class BoxLike(Protocol):
+    """Anything with an object's id, name and box: a :class:`LayoutObject` or an interpolated ``FrameBox``."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def box(self) -> tuple[float, float, float, float]: ...
 
 
-def clamp_box(layout: VideoLayout, box: Sequence[float]) -> Box:
-    """``box`` with corners in order, inside the canvas, at least :data:`MIN_BOX_PX` on each side."""
-    w, h = float(layout.canvas.width), float(layout.canvas.height)
-    x0, x1 = sorted((float(box[0]), float(box[2])))
-    y0, y1 = sorted((float(box[1]), float(box[3])))
-    x0, x1 = min(max(x0, 0.0), w - MIN_BOX_PX), min(max(x1, 0.0), w)
-    y0, y1 = min(max(y0, 0.0), h - MIN_BOX_PX), min(max(y1, 0.0), h)
-    return (round(x0, 2), round(y0, 2), round(max(x1, x0 + MIN_BOX_PX), 2), round(max(y1, y0 + MIN_BOX_PX), 2))
+# ------------------------------------------------------------------------------------ boxes and lookups
 
 
-def _with_keyframes(layout: VideoLayout, keyframes: Sequence[Keyframe]) -> VideoLayout:
-    return layout.replaced(keyframes=tuple(keyframes))
+def clamp_box(canvas: Canvas | VideoLayout, box: Sequence[float]) -> Box:
+    """``box`` as ``(x0, y0, x1, y1)`` inside ``canvas`` (or a layout's canvas), x0 < x1 and y0 < y1.
 
-
-def insert_keyframe(layout: VideoLayout, time_s: float) -> tuple[VideoLayout, int]:
-    """A keyframe at ``time_s`` holding the boxes shown there; returns the layout and its index.
-
-    An existing keyframe at that time is returned as it is.
+    Corners are put in order, each coordinate is clamped into the canvas, and a side shorter than
+    :data:`MIN_BOX_PX` is widened to it, staying inside the canvas. Raises :class:`InputError` unless
+    ``box`` is four finite numbers.
     """
-    index = keyframe_index_at(layout, time_s)
-    if index is not None:
-        return layout, index
-    if not 0.0 <= time_s <= layout.duration_s:
-        raise InputError(f"time {time_s:.3f} s lies outside the clip (0 to {layout.duration_s:.3f} s)")
-    before = [k for k in layout.keyframes if k.time_s < time_s]
-    caption = before[-1].caption if before else layout.video_caption
-    objects = tuple(LayoutObject(id=b.id, name=b.name, box=clamp_box(layout, b.box)) for b in boxes_at(layout, time_s))
-    frame = Keyframe(time_s=round(float(time_s), 4), caption=caption, objects=objects)
-    keyframes = sorted([*layout.keyframes, frame], key=lambda k: k.time_s)
-    return _with_keyframes(layout, keyframes), keyframes.index(frame)
+    if isinstance(canvas, VideoLayout):
+        canvas = canvas.canvas
+    if isinstance(box, (str, bytes)) or len(box) != 4:
+        raise InputError(f"a box is 4 numbers [x0, y0, x1, y1], got {box!r}")
+    values = []
+    for name, value in zip(("x0", "y0", "x1", "y1"), box, strict=True):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InputError(f"box {name} must be a finite number, got {value!r}")
+        values.append(float(value))
+    x0, x1 = _clamped_span(values[0], values[2], float(canvas.width))
+    y0, y1 = _clamped_span(values[1], values[3], float(canvas.height))
+    return (x0, y0, x1, y1)
 
 
-def remove_keyframe(layout: VideoLayout, index: int) -> VideoLayout:
-    """The layout without keyframe ``index`` (the last one left cannot go)."""
-    if len(layout.keyframes) <= 1:
-        raise InputError("a layout keeps at least one keyframe")
-    keyframes = list(layout.keyframes)
-    del keyframes[index]
-    return _with_keyframes(layout, keyframes)
+def _clamped_span(a: float, b: float, size: float) -> tuple[float, float]:
+    low, high = min(max(min(a, b), 0.0), size), min(max(max(a, b), 0.0), size)
+    minimum = min(MIN_BOX_PX, size)
+    if high - low < minimum:
+        high = min(low + minimum, size)
+        low = high - minimum
+    return low, high
 
 
-def _replace_frame(layout: VideoLayout, index: int, objects: Sequence[LayoutObject]) -> VideoLayout:
-    keyframes = list(layout.keyframes)
-    keyframes[index] = keyframes[index].replaced(objects=tuple(sorted(objects, key=lambda o: o.id)))
-    return _with_keyframes(layout, keyframes)
+def moved_box(canvas: Canvas | VideoLayout, box: Sequence[float], dx: float, dy: float) -> Box:
+    """``box`` shifted by ``(dx, dy)`` px, the shift cut short at the canvas edge so the size never changes."""
+    if isinstance(canvas, VideoLayout):
+        canvas = canvas.canvas
+    x0, y0, x1, y1 = clamp_box(canvas, box)
+    dx = max(min(float(dx), canvas.width - x1), -x0)
+    dy = max(min(float(dy), canvas.height - y1), -y0)
+    return (x0 + dx, y0 + dy, x1 + dx, y1 + dy)
 
 
 def object_names(layout: VideoLayout) -> dict[int, str]:
-    """Each object id's name (from its first appearance)."""
+    """Each object id (ascending) and its name, taken from its first appearance."""
     return layout.names_by_id()
 
 
-def set_box(layout: VideoLayout, time_s: float, object_id: int, box: Sequence[float]) -> VideoLayout:
-    """Object ``object_id`` at ``box`` at ``time_s`` (a keyframe is made there when it lies between keyframes)."""
-    names = object_names(layout)
-    if object_id not in names:
-        raise InputError(f"object {object_id} is not in the layout")
-    layout, index = insert_keyframe(layout, time_s)
-    others = [o for o in layout.keyframes[index].objects if o.id != object_id]
-    moved = LayoutObject(id=object_id, name=names[object_id], box=clamp_box(layout, box))
-    return _replace_frame(layout, index, [*others, moved])
+def keyframe_index_at(layout: VideoLayout, time_s: float) -> int | None:
+    """The index of the keyframe at ``time_s`` (within :data:`~engine.layout.interp.AT_KEYFRAME_S`), or None.
+
+    When two keyframes are that close, the nearer one.
+    """
+    times = layout.times
+    right = bisect.bisect_left(times, time_s)
+    candidates = [k for k in (right - 1, right) if 0 <= k < len(times)]
+    nearest = min(candidates, key=lambda k: abs(times[k] - time_s))
+    return nearest if abs(times[nearest] - time_s) <= AT_KEYFRAME_S else None
 
 
-def add_object(layout: VideoLayout, time_s: float, name: str, box: Sequence[float]) -> tuple[VideoLayout, int]:
-    """A new object (id one above the largest) with ``box`` on the keyframe at ``time_s``; returns its id."""
-    name = " ".join(str(name).split()) or "object"
-    new_id = max(layout.object_ids(), default=-1) + 1
-    layout, index = insert_keyframe(layout, time_s)
-    added = LayoutObject(id=new_id, name=name, box=clamp_box(layout, box))
-    return _replace_frame(layout, index, [*layout.keyframes[index].objects, added]), new_id
+def box_at(layout: VideoLayout, time_s: float, object_id: int) -> Box | None:
+    """The box of ``object_id`` shown at ``time_s`` (a keyframe's or an interpolated one), or None if absent."""
+    return next((b.box for b in boxes_at(layout, time_s) if b.id == object_id), None)
 
 
-def remove_object_at(layout: VideoLayout, time_s: float, object_id: int) -> VideoLayout:
-    """Object ``object_id`` taken off the keyframe at ``time_s`` (made there if needed); elsewhere it stays."""
-    layout, index = insert_keyframe(layout, time_s)
-    objects = [o for o in layout.keyframes[index].objects if o.id != object_id]
-    return _replace_frame(layout, index, objects)
+# ------------------------------------------------------------------------------------ keyframes
 
 
-def delete_object(layout: VideoLayout, object_id: int) -> VideoLayout:
-    """Object ``object_id`` removed from every keyframe."""
-    keyframes = [k.replaced(objects=tuple(o for o in k.objects if o.id != object_id)) for k in layout.keyframes]
-    return _with_keyframes(layout, keyframes)
+def insert_keyframe(layout: VideoLayout, time_s: float) -> tuple[VideoLayout, int]:
+    """A keyframe at ``time_s`` holding the boxes shown there; returns the new layout and the keyframe's index.
+
+    The new keyframe lists exactly the objects present at ``time_s`` by the presence rule of
+    :mod:`engine.layout.interp`, at their interpolated boxes, and takes the caption of the keyframe before
+    it (the video caption when it comes first). Where a keyframe already lies at ``time_s`` the layout
+    comes back unchanged with that keyframe's index. Raises :class:`InputError` for a time outside the clip.
+    """
+    existing = keyframe_index_at(layout, time_s)
+    if existing is not None:
+        return layout, existing
+    time_s = _time_in_clip(layout, time_s)
+    # Rounded like the writers round; the rounding moves it by 0.5 ms at most, less than the 1 ms that
+    # separates it from every other keyframe, so the order of the keyframes cannot change.
+    kf_time_s = min(max(round(time_s, 3), 0.0), layout.duration_s)
+    index = bisect.bisect_left(layout.times, kf_time_s)
+    caption = layout.keyframes[index - 1].caption if index > 0 else layout.video_caption
+    objects = tuple(LayoutObject(id=b.id, name=b.name, box=clamp_box(layout.canvas, b.box))
+                    for b in boxes_at(layout, time_s))
+    frame = Keyframe(time_s=kf_time_s, caption=caption, objects=objects)
+    keyframes = [*layout.keyframes[:index], frame, *layout.keyframes[index:]]
+    return _with_keyframes(layout, keyframes), index
 
 
-def rename_object(layout: VideoLayout, object_id: int, name: str) -> VideoLayout:
-    """Object ``object_id`` called ``name`` in every keyframe."""
-    name = " ".join(str(name).split())
-    if not name:
-        raise InputError("an object needs a name")
-    keyframes = [
-        k.replaced(objects=tuple(o.replaced(name=name) if o.id == object_id else o for o in k.objects))
-        for k in layout.keyframes
-    ]
+def remove_keyframe(layout: VideoLayout, index: int) -> VideoLayout:
+    """The layout without keyframe ``index``; the last remaining keyframe cannot be removed."""
+    index = _check_index(layout, index)
+    if len(layout.keyframes) == 1:
+        raise InputError("the only keyframe cannot be removed: a layout keeps at least one keyframe")
+    return _with_keyframes(layout, [k for i, k in enumerate(layout.keyframes) if i != index])
+
+
+def hold(layout: VideoLayout, index: int, keep: Collection[int] = ()) -> VideoLayout:
+    """Keyframe ``index`` showing a copy of the previous keyframe's objects (its caption and time stay).
+
+    Objects whose ids are in ``keep`` stay on keyframe ``index`` as they were (or stay absent): the
+    editor passes its locked objects. Raises :class:`InputError` for the first keyframe, which has no
+    keyframe before it.
+    """
+    index = _check_index(layout, index)
+    if index == 0:
+        raise InputError("the first keyframe has no keyframe before it to hold")
+    target = layout.keyframes[index]
+    copied = [o for o in layout.keyframes[index - 1].objects if o.id not in keep]
+    kept = [o for o in target.objects if o.id in keep]
+    return _with_frame(layout, index, target.replaced(objects=_by_id([*copied, *kept])))
+
+
+def propagate(layout: VideoLayout, index: int, object_id: int, add_missing: bool = False) -> VideoLayout:
+    """The box of ``object_id`` on keyframe ``index`` copied to every later keyframe that lists the object.
+
+    With ``add_missing`` the object is also added to the later keyframes that do not list it (so it stays
+    present to the end of the clip); without it, where the object is absent it stays absent. Raises
+    :class:`InputError` when keyframe ``index`` does not list the object or is the last keyframe.
+    """
+    index = _check_index(layout, index)
+    source = layout.keyframes[index].object_by_id(object_id)
+    if source is None:
+        raise InputError(f"keyframe {index} (at {layout.keyframes[index].time_s:g} s) does not list object "
+                         f"{object_id}; propagate from a keyframe that shows it")
+    if index == len(layout.keyframes) - 1:
+        raise InputError(f"keyframe {index} is the last keyframe: there is no later keyframe to propagate to")
+    keyframes = list(layout.keyframes)
+    for k in range(index + 1, len(keyframes)):
+        frame = keyframes[k]
+        if frame.object_by_id(object_id) is not None:
+            keyframes[k] = frame.replaced(objects=tuple(
+                o.replaced(box=source.box) if o.id == object_id else o for o in frame.objects))
+        elif add_missing:
+            keyframes[k] = frame.replaced(objects=_by_id([*frame.objects, source]))
     return _with_keyframes(layout, keyframes)
 
 
 def set_caption(layout: VideoLayout, index: int, text: str) -> VideoLayout:
     """Keyframe ``index`` with the caption ``text``."""
-    keyframes = list(layout.keyframes)
-    keyframes[index] = keyframes[index].replaced(caption=str(text))
-    return _with_keyframes(layout, keyframes)
+    index = _check_index(layout, index)
+    return _with_frame(layout, index, layout.keyframes[index].replaced(caption=str(text)))
 
 
 def set_video_caption(layout: VideoLayout, text: str) -> VideoLayout:
     """The layout with the video caption ``text``."""
-    return layout.replaced(video_caption=str(text))
+    return _validated(layout, video_caption=str(text))
+
+
+# ------------------------------------------------------------------------------------ objects
+
+
+def set_box(layout: VideoLayout, time_s: float, object_id: int, box: Sequence[float]) -> VideoLayout:
+    """Object ``object_id`` at ``box`` (clamped, see :func:`clamp_box`) on the frame at ``time_s``.
+
+    On an in-between frame a keyframe is made there first (:func:`insert_keyframe`); a keyframe that does
+    not list the object gets it added, under the object's name. Raises :class:`InputError` for an id the
+    layout does not know.
+    """
+    name = _name_of(layout, object_id)
+    box = clamp_box(layout.canvas, box)
+    layout, index = insert_keyframe(layout, time_s)
+    frame = layout.keyframes[index]
+    if frame.object_by_id(object_id) is not None:
+        objects = tuple(o.replaced(box=box) if o.id == object_id else o for o in frame.objects)
+    else:
+        objects = (*frame.objects, LayoutObject(id=object_id, name=name, box=box))
+    return _with_frame(layout, index, frame.replaced(objects=objects))
+
+
+def add_object(layout: VideoLayout, time_s: float, name: str, box: Sequence[float]) -> tuple[VideoLayout, int]:
+    """A new object called ``name`` at ``box`` on the frame at ``time_s`` (made a keyframe if in-between).
+
+    Returns the new layout and the new object's id: one above the largest id in the layout (0 for the
+    first). Raises :class:`InputError` for an empty name.
+    """
+    name = _clean_name(name)
+    box = clamp_box(layout.canvas, box)
+    new_id = max(layout.object_ids(), default=-1) + 1
+    layout, index = insert_keyframe(layout, time_s)
+    frame = layout.keyframes[index]
+    added = LayoutObject(id=new_id, name=name, box=box)
+    return _with_frame(layout, index, frame.replaced(objects=(*frame.objects, added))), new_id
+
+
+def remove_object_at(layout: VideoLayout, time_s: float, object_id: int) -> VideoLayout:
+    """Object ``object_id`` taken off the frame at ``time_s`` only (made a keyframe if in-between).
+
+    By the presence rule the object then also disappears from the gaps on either side of that keyframe;
+    the other keyframes keep it. Raises :class:`InputError` when the object is not shown at ``time_s``.
+    """
+    name = _name_of(layout, object_id)
+    time_s = _time_in_clip(layout, time_s)
+    if box_at(layout, time_s, object_id) is None:
+        raise InputError(f"object {object_id} ({name}) is not shown at {time_s:.3f} s: there is no box to remove")
+    layout, index = insert_keyframe(layout, time_s)
+    frame = layout.keyframes[index]
+    return _with_frame(layout, index, frame.replaced(objects=tuple(o for o in frame.objects if o.id != object_id)))
+
+
+def delete_object(layout: VideoLayout, object_id: int) -> VideoLayout:
+    """Object ``object_id`` removed from every keyframe."""
+    _name_of(layout, object_id)
+    return _with_keyframes(layout, [k.replaced(objects=tuple(o for o in k.objects if o.id != object_id))
+                                    for k in layout.keyframes])
+
+
+def rename_object(layout: VideoLayout, object_id: int, name: str) -> VideoLayout:
+    """Object ``object_id`` called ``name`` (whitespace collapsed) on every keyframe."""
+    _name_of(layout, object_id)
+    name = _clean_name(name)
+    return _with_keyframes(layout, [
+        k.replaced(objects=tuple(o.replaced(name=name) if o.id == object_id else o for o in k.objects))
+        for k in layout.keyframes
+    ])
+
+
+def paste_box(layout: VideoLayout, time_s: float, object_id: int | None, name: str, box: Sequence[float]
+              ) -> tuple[VideoLayout, int]:
+    """A copied box pasted on the frame at ``time_s``; returns the new layout and the id the box went to.
+
+    When ``object_id`` is an object of the layout, that object takes the box there (as :func:`set_box`);
+    otherwise (None, or an object deleted since the copy) a new object called ``name`` is added (as
+    :func:`add_object`).
+    """
+    if object_id is not None and object_id in object_names(layout):
+        return set_box(layout, time_s, object_id, box), object_id
+    return add_object(layout, time_s, name, box)
+
+
+def paste_keyframe(layout: VideoLayout, time_s: float, objects: Sequence[BoxLike], keep: Collection[int] = ()
+                   ) -> VideoLayout:
+    """The frame at ``time_s`` (made a keyframe if in-between) showing exactly ``objects``, boxes clamped.
+
+    ``objects`` are :class:`LayoutObject` or ``FrameBox`` items, usually copied from another frame of the
+    same layout, so they keep their ids. An id that the layout now gives to an object of another name
+    (or that repeats within ``objects``) gets a new id instead. Objects whose ids are in ``keep`` stay on
+    the target keyframe as they were (the editor passes its locked objects). The caption stays.
+    """
+    names = object_names(layout)
+    next_id = max([*names, *(o.id for o in objects)], default=-1) + 1
+    pasted: list[LayoutObject] = []
+    for obj in objects:
+        name = _clean_name(obj.name)
+        object_id = int(obj.id)
+        if (object_id in names and names[object_id] != name) or any(p.id == object_id for p in pasted):
+            object_id, next_id = next_id, next_id + 1
+        if object_id in keep:
+            continue
+        pasted.append(LayoutObject(id=object_id, name=name, box=clamp_box(layout.canvas, obj.box)))
+    layout, index = insert_keyframe(layout, time_s)
+    target = layout.keyframes[index]
+    kept = [o for o in target.objects if o.id in keep]
+    return _with_frame(layout, index, target.replaced(objects=_by_id([*pasted, *kept])))
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def _time_in_clip(layout: VideoLayout, time_s: float) -> float:
+    """``time_s`` as a float in ``[0, duration_s]``; a rounding error past either end is pulled in."""
+    t = float(time_s)
+    if not math.isfinite(t) or t < -TIME_TOLERANCE_S or t > layout.duration_s + TIME_TOLERANCE_S:
+        raise InputError(f"time {t:g} s lies outside the clip: edits are made at times within "
+                         f"[0, {layout.duration_s:g}] s")
+    return min(max(t, 0.0), layout.duration_s)
+
+
+def _check_index(layout: VideoLayout, index: int) -> int:
+    n = len(layout.keyframes)
+    try:
+        checked = operator.index(index)  # ints, numpy ints; not floats, not None
+    except TypeError:
+        checked = -1
+    if isinstance(index, bool) or not 0 <= checked < n:
+        raise InputError(f"keyframe index {index!r} does not exist: the layout has keyframes 0 to {n - 1}")
+    return checked
+
+
+def _name_of(layout: VideoLayout, object_id: int) -> str:
+    names = object_names(layout)
+    if object_id not in names:
+        known = ", ".join(f"{i} ({n})" for i, n in names.items()) or "none"
+        raise InputError(f"object id {object_id!r} is not in the layout; its objects are: {known}")
+    return names[object_id]
+
+
+def _clean_name(name: str) -> str:
+    cleaned = " ".join(str(name).split())
+    if not cleaned:
+        raise InputError("an object's name must not be empty")
+    return cleaned
+
+
+def _by_id(objects: Sequence[LayoutObject]) -> tuple[LayoutObject, ...]:
+    return tuple(sorted(objects, key=lambda o: o.id))
+
+
+def _with_frame(layout: VideoLayout, index: int, frame: Keyframe) -> VideoLayout:
+    return _with_keyframes(layout, [frame if i == index else k for i, k in enumerate(layout.keyframes)])
+
+
+def _with_keyframes(layout: VideoLayout, keyframes: Sequence[Keyframe]) -> VideoLayout:
+    return _validated(layout, keyframes=tuple(keyframes))
+
+
+def _validated(layout: VideoLayout, **changes: object) -> VideoLayout:
+    # The edits above only make valid layouts; should one not, say so as bad input, never as a traceback.
+    try:
+        return layout.replaced(**changes)
+    except ValidationError as exc:
+        raise InputError(f"the edit would make an invalid layout: {validation_message(exc)}") from None

@@ -42,9 +42,10 @@ def run_studio(path: str | None) -> int:
 
     window = StudioWindow()
     window.show()
-    target = _default_path(path)
-    if target is not None:
-        window.open_file(target)
+    if path is not None or not window.offer_recovery():
+        target = _default_path(path)
+        if target is not None:
+            window.open_file(target)
     try:
         return int(app.exec())
     finally:

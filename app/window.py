@@ -474,6 +474,39 @@ class StudioWindow(QMainWindow):
         self.editor.document.set_layout(None)
         self._open_recording(project.audio)
 
+    def offer_recovery(self) -> bool:
+        """After a crash: offer to restore the newest autosaved project; True when one is being restored."""
+        from app.project_store import discard_recovery, recovery_files
+
+        entries = recovery_files()
+        if not entries:
+            return False
+        entry = entries[0]
+        answer = QMessageBox.question(
+            self, "SpA2V Studio",
+            f"SpA2V Studio did not close cleanly. Restore the autosaved “{entry.title}” from "
+            f"{entry.saved_at:%Y-%m-%d %H:%M}?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            discard_recovery(entry)
+            return False
+        try:
+            project, warnings = entry.load()
+        except InputError as exc:
+            self.show_error(str(exc))
+            return False
+        for warning in warnings:
+            self.editor.log_panel.add(f"recovery: {warning}", "warning")
+        if project.audio is None or project.audio_missing:
+            self.show_error(f"The autosaved project's recording {project.audio} is not there any more.")
+            return False
+        self.project_path = entry.original_path
+        self.autosaver.adopt(entry)
+        self._pending_project = project
+        self._open_recording(project.audio)
+        return True
+
     def _show_project(self, project: Any) -> None:
         doc = self.editor.document
         doc.set_layout(project.layout, clean=True)

@@ -141,3 +141,22 @@ def test_every_editing_shortcut_is_in_its_tooltip_and_the_cheat_sheet(qtbot, win
             assert key in action.toolTip(), action.text()
     for key in ("Ctrl+Z", "Ctrl+Shift+Z", "Right", "Left", ".", ",", "K", "Del", "Space"):
         assert key in sheet
+
+
+def test_after_a_crash_the_autosaved_project_is_offered_and_restored(qtbot, window, stereo_wav, tmp_path,
+                                                                      monkeypatch) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.project_store import Autosaver
+    from engine.project import Project
+
+    monkeypatch.setenv("SPA2V_DATA_DIR", str(tmp_path / "data"))
+    crashed = Autosaver(lambda: Project.new(stereo_wav, layout=layout()))
+    crashed.mark_dirty()
+    assert crashed.save_now()
+    crashed.close(keep_recovery=True)  # the studio died: the recovery file stays
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    window.ask_to_save = False
+    assert window.offer_recovery()
+    qtbot.waitUntil(lambda: window.editor.document.layout is not None and not window.runner.busy, timeout=10000)
+    assert window.editor.document.layout.to_json_dict() == layout().to_json_dict()

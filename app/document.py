@@ -47,6 +47,15 @@ _SAME_BOX_PX = 0.005
 _NO_LAYOUT = "there is no layout to edit: plan one or open one first"
 
 
+def _given(value: Any, default: Any) -> Any:
+    """``value``, or ``default`` when it is None or a bool.
+
+    A QAction's ``triggered(bool checked)`` connected straight to a method passes ``checked`` as its first
+    argument; an id or an index is never a bool (and ``False == 0`` would pick object or keyframe 0).
+    """
+    return default if value is None or isinstance(value, bool) else value
+
+
 # ------------------------------------------------------------------------------------------ commands
 
 
@@ -467,7 +476,7 @@ class LayoutDocument(QObject):
         An in-between frame becomes a keyframe first. See :func:`engine.layout.edit.propagate` for
         ``add_missing``.
         """
-        object_id = self._selected if object_id is None else object_id
+        object_id = _given(object_id, self._selected)
         if object_id is None:
             return self._refuse("select a box to propagate it")
 
@@ -486,7 +495,7 @@ class LayoutDocument(QObject):
     def remove_keyframe(self, index: int | None = None) -> bool:
         """Remove keyframe ``index`` (default: the one at the current time); the last one stays."""
         layout = self._committed()
-        index = self.keyframe_index() if index is None else index
+        index = _given(index, self.keyframe_index())
         if layout is not None and index is None:
             return self._refuse(f"there is no keyframe at {self._time_s:.3f} s to remove")
         return self._apply(RemoveKeyframe, lambda current: edit.remove_keyframe(current, index),
@@ -503,6 +512,8 @@ class LayoutDocument(QObject):
 
         Locked objects stay as they were on that keyframe.
         """
+        index = _given(index, None)
+
         def compute(layout: VideoLayout) -> VideoLayout:
             target = index
             if target is None:
@@ -513,7 +524,7 @@ class LayoutDocument(QObject):
 
     def set_caption(self, index: int | None, text: str) -> bool:
         """Keyframe ``index`` (None: the one at the current time) captioned ``text``."""
-        index = self.keyframe_index() if index is None else index
+        index = _given(index, self.keyframe_index())
         if self._committed() is not None and index is None:
             return self._refuse(f"there is no keyframe at {self._time_s:.3f} s to caption")
         return self._apply(SetCaption, lambda layout: edit.set_caption(layout, index, text),
@@ -534,6 +545,11 @@ class LayoutDocument(QObject):
     # --- clipboard ------------------------------------------------------------------------------------
 
     @property
+    def copied_box(self) -> CopiedBox | None:
+        """The box on the clipboard (its object, name and box), or None."""
+        return self._copied_box
+
+    @property
     def can_paste_box(self) -> bool:
         return self._copied_box is not None
 
@@ -544,7 +560,7 @@ class LayoutDocument(QObject):
     def copy_box(self, object_id: int | None = None) -> bool:
         """Copy the box of ``object_id`` (default: the selected one) as shown on the current frame."""
         layout = self._committed()
-        object_id = self._selected if object_id is None else object_id
+        object_id = _given(object_id, self._selected)
         if layout is None or object_id is None:
             return self._refuse("select a box to copy it")
         shown = next((b for b in boxes_at(layout, self._time_s) if b.id == object_id), None)

@@ -89,6 +89,9 @@ class EditorController(QObject):
         doc.timeChanged.connect(lambda _t: self.refresh())
         doc.selectionChanged.connect(self._on_document_selection)
         doc.objectStateChanged.connect(lambda _id: self.refresh())
+        doc.editRefused.connect(self._on_refused)
+        # Undo and redo return to the frame where the change was made: the audio goes there too.
+        doc.undo_stack.indexChanged.connect(self._after_undo_step)
 
         self.canvas.boxChanged.connect(self._on_box_changed)
         self.canvas.boxDrawn.connect(self._on_box_drawn)
@@ -131,8 +134,16 @@ class EditorController(QObject):
 
     def _edit(self, accepted: Any) -> None:
         if accepted is False:
-            self.statusMessage.emit("That object is locked: unlock it in the Objects panel to edit it.")
-            self.refresh()
+            self.refresh()  # the view shows what the document kept
+
+    @Slot(str)
+    def _on_refused(self, reason: str) -> None:
+        self.statusMessage.emit(reason)
+        self.log_panel.add(reason, "warning")
+
+    @Slot(int)
+    def _after_undo_step(self, _index: int) -> None:
+        self.seekRequested.emit(self.document.time_s)
 
     # --- the recording and the clock ----------------------------------------------------------------
 

@@ -31,8 +31,9 @@ from benchmarks.bench_hear import machine_description, update_benchmarks_md  # n
 TICK_MS = 5
 
 
-def _stalls(app, seconds: float, busy) -> list[float]:
-    """Tick gaps (ms) of a 5 ms timer over ``seconds`` (or while ``busy()``), minus the tick itself."""
+def _stalls(app, seconds: float, busy, stamps: list[float] | None = None) -> list[float]:
+    """Tick gaps (ms) of a 5 ms timer over ``seconds`` (or while ``busy()``), minus the tick itself; the
+    time of each tick goes to ``stamps`` when given."""
     from PySide6.QtCore import QTimer
 
     gaps: list[float] = []
@@ -41,6 +42,8 @@ def _stalls(app, seconds: float, busy) -> list[float]:
     def tick() -> None:
         now = time.perf_counter()
         gaps.append((now - last[0]) * 1000.0 - TICK_MS)
+        if stamps is not None:
+            stamps.append(now)
         last[0] = now
 
     timer = QTimer()
@@ -91,18 +94,21 @@ def main() -> int:
                                options={"device": "cpu", "preview": "linear", "model": str(sd_folder),
                                         "motion_adapter": str(adapter_folder)})
         runner = window.editor.render_runner
-        previews: list[int] = []
-        runner.partialResult.connect(lambda p: (previews.append(1), window.editor._on_preview(p)))
+        previews: list[float] = []
+        runner.partialResult.connect(lambda p: (previews.append(time.perf_counter()), window.editor._on_preview(p)))
+        stamps: list[float] = []
         started = time.perf_counter()
         runner.start(render_task(request, "diffusion", tmp_path / "out.mp4", tmp_path / "scene.wav",
                                  cache=window.editor.generators))
-        during = _stalls(app, 300.0, lambda: runner.busy)
+        during = _stalls(app, 300.0, lambda: runner.busy, stamps)
         render_s = time.perf_counter() - started
         idle = _stalls(app, render_s, None)
         window.shutdown()
         window.close()
 
     worst, idle_worst = max(during), max(idle)
+    # Once the first preview is shown the models are loaded: what is left is denoising, previews and encoding.
+    denoising = [gap for gap, at in zip(during, stamps, strict=True) if previews and at > previews[0]] or [0.0]
     p99 = float(np.percentile(during, 99))
     status = "meets" if worst < 50 else "**misses**"
     section = "\n".join([
@@ -120,6 +126,12 @@ def main() -> int:
         f"| idle window (baseline) | {render_s:.1f} | {len(idle)} | {idle_worst:.1f} ms | "
         f"{float(np.percentile(idle, 99)):.1f} ms |",
         f"| rendering ({len(previews)} previews) | {render_s:.1f} | {len(during)} | {worst:.1f} ms | {p99:.1f} ms |",
+        f"| … after the first preview (denoising, previews, encoding) | | {len(denoising)} | {max(denoising):.1f} ms "
+        f"| {float(np.percentile(denoising, 99)):.1f} ms |",
+        "",
+        "The longest stalls come before the first preview, while the worker imports torch and diffusers and loads",
+        "the models: that Python work holds the interpreter's lock. Loading the models ahead (the Render panel's",
+        "load task, or at start-up) moves them out of the render.",
         "",
         f"Target: the longest stall under 50 ms ({status}).",
         "",

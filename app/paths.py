@@ -8,3 +8,6 @@ RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 DEMO_DIR = RESOURCES / "demo"
 #: The demo recording the studio opens when it is started without a file (made by make-bench).
 DEMO_AUDIO = DEMO_DIR / "demo_scene.flac"
+#: The demo project (the recording with a layout planned with the hints "car, violin@right"); the studio
+#: opens it when started without a file.
+DEMO_PROJECT = DEMO_DIR / "demo.spa2v"

@@ -25,8 +25,10 @@ def _application() -> Any:
 def _default_path(path: str | Path | None) -> Path | None:
     if path is not None:
         return Path(path)
-    from app.paths import DEMO_AUDIO
+    from app.paths import DEMO_AUDIO, DEMO_PROJECT
 
+    if DEMO_PROJECT.exists():
+        return DEMO_PROJECT
     return DEMO_AUDIO if DEMO_AUDIO.exists() else None
 
 

@@ -510,6 +510,13 @@ class StudioWindow(QMainWindow):
     def _show_project(self, project: Any) -> None:
         doc = self.editor.document
         doc.set_layout(project.layout, clean=True)
+        if project.layout is not None:
+            self.editor.planner.set_reasoning(project.layout.reasoning)
+        planner = project.planner
+        self.editor.planner.set_settings(PlanSettings(
+            planner=planner.kind, labels=", ".join(planner.labels), keyframes=planner.keyframes,
+            provider=planner.provider or "openai", model=planner.model or "", base_url=planner.base_url or "",
+            k_examples=planner.k, temperature=planner.temperature, include_cues=planner.include_cues))
         for object_id, view in project.edit_state.objects.items():
             if view.colour:
                 doc.set_colour(object_id, view.colour)

@@ -50,6 +50,18 @@ log = logging.getLogger(__name__)
 RENDER_ASPECT = 512 / 320
 
 
+def _decode_video(path: Path) -> np.ndarray | None:
+    """Every frame of a rendered MP4 as ``(T, H, W, 3)`` uint8 (None if it cannot be read)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    except (OSError, ValueError, av.FFmpegError) as exc:
+        log.warning("cannot read the rendered video %s back: %s", path, exc)
+        return None
+
+
 class EditorController(QObject):
     """The editing views and tasks around one layout document (see the module docstring)."""
 
@@ -77,6 +89,12 @@ class EditorController(QObject):
         self.duration_s = 0.0
         self.last_video: Path | None = None
         self._initial_plan = False
+        #: The last rendered video's frames, shown on the canvas at the playhead (so Play plays it with its
+        #: sound, the recording's); None before a render or when switched off.
+        self.video_frames: np.ndarray | None = None
+        self.video_fps = 8.0
+        self.show_video = True
+        self._shown_frame = -1
         self._render_dir = Path(tempfile.mkdtemp(prefix="spa2v-render-"))
         self._wire()
         self.refresh()
@@ -193,6 +211,7 @@ class EditorController(QObject):
                 paths.setdefault(b.id, []).append(((b.box[0] + b.box[2]) / 2, (b.box[1] + b.box[3]) / 2))
         self.canvas.set_paths(paths)
         self.canvas.set_selected(doc.selected)
+        self._show_video_frame()
         self.timeline.set_duration(layout.duration_s)
         self.timeline.set_keyframes(list(layout.times))
         on_screen = {b.object_id for b in current}
@@ -297,6 +316,30 @@ class EditorController(QObject):
         out = self._render_dir / f"render-{len(list(self._render_dir.glob('*.mp4'))) + 1:03d}.mp4"
         self.render_runner.start(render_task(request, form.generator, out, self.audio_path, cache=self.generators))
 
+    @staticmethod
+    def _image(frame: np.ndarray) -> QImage:
+        frame = np.ascontiguousarray(frame)
+        return QImage(frame.data, frame.shape[1], frame.shape[0], frame.strides[0],
+                      QImage.Format.Format_RGB888).copy()
+
+    def _show_video_frame(self) -> None:
+        """The rendered frame at the playhead under the boxes (only when it changes)."""
+        frames = self.video_frames
+        if frames is None or not self.show_video:
+            return
+        index = min(max(int(self.document.time_s * self.video_fps), 0), len(frames) - 1)
+        if index != self._shown_frame:
+            self._shown_frame = index
+            self.canvas.set_background(self._image(frames[index]))
+
+    def set_show_video(self, on: bool) -> None:
+        """Show the rendered video on the canvas (True) or only the boxes (False)."""
+        self.show_video = bool(on)
+        self._shown_frame = -1
+        if not on:
+            self.canvas.set_background(None)
+        self._show_video_frame()
+
     @Slot(object)
     def _on_preview(self, preview: Any) -> None:
         if not isinstance(preview, PreviewFrames):
@@ -307,15 +350,19 @@ class EditorController(QObject):
         frames = preview.frames
         if layout is not None and len(frames):
             index = round(self.document.time_s / max(layout.duration_s, 1e-9) * (len(frames) - 1))
-            frame = np.ascontiguousarray(frames[min(max(index, 0), len(frames) - 1)])
-            image = QImage(frame.data, frame.shape[1], frame.shape[0], frame.strides[0], QImage.Format.Format_RGB888)
-            self.canvas.set_background(image.copy())
+            self.canvas.set_background(self._image(frames[min(max(index, 0), len(frames) - 1)]))
 
     @Slot(object)
     def _on_render(self, outcome: RenderOutcome) -> None:
         self.render.set_busy(False)
         self.last_video = Path(outcome.out_path)
         self.render.set_finished(str(outcome.out_path))
+        frames = outcome.summary.get("frames_array")
+        if frames is None:
+            frames = _decode_video(Path(outcome.out_path))
+        self.video_frames, self.video_fps = frames, float(outcome.summary.get("fps") or 8.0)
+        self._shown_frame = -1
+        self._show_video_frame()
         for note in outcome.notes:
             self.log_panel.add(f"Render: {note}", "warning")
         summary = outcome.summary

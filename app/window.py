@@ -297,11 +297,14 @@ class StudioWindow(QMainWindow):
             self.addAction(action)
             self.shortcut_actions.append(action)
         view = self.menuBar().addMenu("&View")
-        for text, key, toggle in (("Onion skin (neighbouring frames)", "O", self.editor.canvas.show_onion),
-                                  ("Paths of the box centres", "Shift+P", self.editor.canvas.show_paths)):
+        for text, key, toggle, on in (
+            ("Onion skin (neighbouring frames)", "O", self.editor.canvas.show_onion, False),
+            ("Paths of the box centres", "Shift+P", self.editor.canvas.show_paths, True),
+            ("Rendered video under the boxes", "V", self.editor.set_show_video, True),
+        ):
             action = QAction(text, self)
             action.setCheckable(True)
-            action.setChecked(text.startswith("Paths"))
+            action.setChecked(on)
             action.setShortcut(QKeySequence(key))
             action.setToolTip(f"{text} ({key})")
             action.toggled.connect(toggle)

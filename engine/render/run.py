@@ -118,7 +118,8 @@ def render_video(
 
     Returns a summary: ``generator``, ``out``, ``overlay``, ``png_dir``, ``png_files`` (count), ``audio``,
     ``frames``, ``fps``, ``width``, ``height``, ``duration_s``, ``encoder`` and ``seconds`` (per stage and
-    ``total``).
+    ``total``), and ``frames_array``: the rendered frames themselves (so the studio can play them without
+    reading the file back; leave it out when writing the summary to a file).
     """
     started = time.perf_counter()
     out = Path(out_path).expanduser()
@@ -189,4 +190,5 @@ def render_video(
         "duration_s": request.n_frames / request.fps,
         "encoder": encoder,
         "seconds": {name: round(value, 3) for name, value in seconds.items()},
+        "frames_array": frames,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
@@ -160,3 +161,20 @@ def test_after_a_crash_the_autosaved_project_is_offered_and_restored(qtbot, wind
     assert window.offer_recovery()
     qtbot.waitUntil(lambda: window.editor.document.layout is not None and not window.runner.busy, timeout=10000)
     assert window.editor.document.layout.to_json_dict() == layout().to_json_dict()
+
+
+def test_the_rendered_video_plays_on_the_canvas_at_the_playhead(qtbot, tmp_path) -> None:
+    from app.tasks import RenderOutcome
+
+    editor = EditorController()
+    editor.document.set_layout(layout())
+    frames = np.zeros((32, 80, 128, 3), np.uint8)
+    frames[:, :, :, 0] = np.arange(32, dtype=np.uint8)[:, None, None] * 8  # each frame its own red
+    editor._on_render(RenderOutcome({"frames_array": frames, "fps": 8.0, "frames": 32}, tmp_path / "x.mp4"))
+    editor.set_time(2.0)  # frame 16 at 8 fps
+    assert editor._shown_frame == 16
+    image = editor.canvas._background.pixmap().toImage()
+    assert image.pixelColor(10, 10).red() == 16 * 8
+    editor.set_show_video(False)
+    assert not editor.canvas._background.isVisible()
+    editor.shutdown()

@@ -31,7 +31,7 @@ from PySide6.QtGui import QColor, QUndoCommand, QUndoStack
 
 from engine.errors import InputError
 from engine.layout import edit
-from engine.layout.interp import AT_KEYFRAME_S, FrameBox, boxes_at
+from engine.layout.interp import AT_KEYFRAME_S, FrameBox, boxes_at, frame_times
 from engine.layout.model import Box, LayoutObject, VideoLayout
 
 #: The colour of object ``id`` unless the user chose another: ``PALETTE[id % len(PALETTE)]``. Ten hues
@@ -631,8 +631,7 @@ class LayoutDocument(QObject):
             duration_s = None if self._layout is None else self._layout.duration_s
         if duration_s is None or duration_s <= 0:
             return [0.0]
-        n = max(2, round(duration_s * self.fps))
-        return [i * duration_s / (n - 1) for i in range(n)]
+        return frame_times(duration_s, max(2, round(duration_s * self.fps)))
 
     def step_frame(self, step: int, time_s: float | None = None, duration_s: float | None = None) -> float:
         """The time of the frame ``step`` frames after (negative: before) ``time_s`` (default: the current time).

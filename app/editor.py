@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, QUrl, Signal, Slot
-from PySide6.QtGui import QDesktopServices, QImage
+from PySide6.QtGui import QDesktopServices
 
 from app.document import LayoutDocument
 from app.tasks import (
@@ -38,6 +38,7 @@ from app.workers import TaskRunner
 from engine.layout.interp import boxes_at, boxes_at_times
 from engine.layout.model import VideoLayout
 from ui.caption_panel import CaptionPanel
+from ui.forms import rgb_image
 from ui.layout_canvas import CanvasBox, LayoutCanvas
 from ui.log_panel import LogPanel
 from ui.object_panel import ObjectPanel, ObjectRow
@@ -104,7 +105,7 @@ class EditorController(QObject):
     def _wire(self) -> None:
         doc = self.document
         doc.layoutChanged.connect(self.refresh)
-        doc.timeChanged.connect(lambda _t: self.refresh())
+        doc.timeChanged.connect(self._refresh_time)
         doc.selectionChanged.connect(self._on_document_selection)
         doc.objectStateChanged.connect(lambda _id: self.refresh())
         doc.editRefused.connect(self._on_refused)
@@ -187,8 +188,8 @@ class EditorController(QObject):
 
     @Slot()
     def refresh(self) -> None:
-        doc = self.document
-        layout = doc.layout
+        """Every view from the document: what depends on the layout, then what depends on the time."""
+        layout = self.document.layout
         if layout is None:
             self.canvas.set_boxes([])
             self.timeline.set_duration(max(self.duration_s, 0.1))
@@ -197,41 +198,54 @@ class EditorController(QObject):
             self.objects.set_rows([])
             self.captions.clear()
             return
-        t = doc.time_s
+        self._refresh_layout(layout)
+        self._refresh_time()
+
+    def _refresh_layout(self, layout: VideoLayout) -> None:
+        """What changes only with the layout or the objects' display: frame size, box paths, timeline lanes."""
+        doc = self.document
         self.canvas.set_canvas_size(layout.canvas.width, layout.canvas.height, RENDER_ASPECT)
-        current = self._frame_boxes(layout, t)
-        self.canvas.set_boxes(current)
-        step = 1.0 / 8.0
-        self.canvas.set_onion(self._frame_boxes(layout, max(0.0, t - step)),
-                              self._frame_boxes(layout, min(layout.duration_s, t + step)))
-        times = np.linspace(0.0, layout.duration_s, 41)
         paths: dict[int, list[tuple[float, float]]] = {}
-        for frame in boxes_at_times(layout, times):
+        for frame in boxes_at_times(layout, np.linspace(0.0, layout.duration_s, 41)):
             for b in frame:
                 paths.setdefault(b.id, []).append(((b.box[0] + b.box[2]) / 2, (b.box[1] + b.box[3]) / 2))
         self.canvas.set_paths(paths)
-        self.canvas.set_selected(doc.selected)
-        self._show_video_frame()
         self.timeline.set_duration(layout.duration_s)
         self.timeline.set_keyframes(list(layout.times))
-        on_screen = {b.object_id for b in current}
-        lanes, rows = [], []
+        lanes = []
         for object_id, appearances in layout.objects_by_id().items():
-            name = appearances[0][1].name
             kf_times = tuple(layout.keyframes[k].time_s for k, _ in appearances)
             spans = tuple(
                 (layout.keyframes[a].time_s, layout.keyframes[b].time_s)
                 for (a, _), (b, _) in itertools.pairwise(appearances) if b == a + 1
             ) or tuple((kt, kt) for kt in kf_times)
-            colour = doc.colour(object_id)
-            lanes.append(Lane(object_id, name, colour, kf_times, spans))
-            rows.append(ObjectRow(object_id, name, colour, doc.is_visible(object_id), doc.is_locked(object_id),
-                                  object_id in on_screen))
+            lanes.append(Lane(object_id, appearances[0][1].name, doc.colour(object_id), kf_times, spans))
         self.timeline.set_lanes(lanes)
+
+    @Slot()
+    def _refresh_time(self) -> None:
+        """What changes as the playhead moves (the playback path: kept to the boxes of two nearby frames)."""
+        doc = self.document
+        layout = doc.layout
+        if layout is None:
+            return
+        t = doc.time_s
+        current = self._frame_boxes(layout, t)
+        self.canvas.set_boxes(current)
+        step = 1.0 / 8.0
+        self.canvas.set_onion(self._frame_boxes(layout, max(0.0, t - step)),
+                              self._frame_boxes(layout, min(layout.duration_s, t + step)))
+        self.canvas.set_selected(doc.selected)
+        self._show_video_frame()
+        on_screen = {b.object_id for b in current}
+        self.objects.set_rows([
+            ObjectRow(object_id, name, doc.colour(object_id), doc.is_visible(object_id), doc.is_locked(object_id),
+                      object_id in on_screen)
+            for object_id, name in layout.names_by_id().items()
+        ])
+        self.objects.set_selected(doc.selected)
         self.timeline.set_time(t)
         self.timeline.set_selected(doc.selected)
-        self.objects.set_rows(rows)
-        self.objects.set_selected(doc.selected)
         index = doc.keyframe_index()
         self.captions.set_captions(layout.video_caption, index,
                                    layout.keyframes[index].caption if index is not None else "",
@@ -316,12 +330,6 @@ class EditorController(QObject):
         out = self._render_dir / f"render-{len(list(self._render_dir.glob('*.mp4'))) + 1:03d}.mp4"
         self.render_runner.start(render_task(request, form.generator, out, self.audio_path, cache=self.generators))
 
-    @staticmethod
-    def _image(frame: np.ndarray) -> QImage:
-        frame = np.ascontiguousarray(frame)
-        return QImage(frame.data, frame.shape[1], frame.shape[0], frame.strides[0],
-                      QImage.Format.Format_RGB888).copy()
-
     def _show_video_frame(self) -> None:
         """The rendered frame at the playhead under the boxes (only when it changes)."""
         frames = self.video_frames
@@ -330,7 +338,7 @@ class EditorController(QObject):
         index = min(max(int(self.document.time_s * self.video_fps), 0), len(frames) - 1)
         if index != self._shown_frame:
             self._shown_frame = index
-            self.canvas.set_background(self._image(frames[index]))
+            self.canvas.set_background(rgb_image(frames[index]))
 
     def set_show_video(self, on: bool) -> None:
         """Show the rendered video on the canvas (True) or only the boxes (False)."""
@@ -350,7 +358,7 @@ class EditorController(QObject):
         frames = preview.frames
         if layout is not None and len(frames):
             index = round(self.document.time_s / max(layout.duration_s, 1e-9) * (len(frames) - 1))
-            self.canvas.set_background(self._image(frames[min(max(index, 0), len(frames) - 1)]))
+            self.canvas.set_background(rgb_image(frames[min(max(index, 0), len(frames) - 1)]))
 
     @Slot(object)
     def _on_render(self, outcome: RenderOutcome) -> None:

@@ -1,10 +1,30 @@
-"""Atomic file writes: a crash mid-save never loses the previous version."""
+"""Reading JSON files with one clear error, and atomic writes: a crash mid-save never loses the previous version."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
+
+from engine.errors import InputError
+
+
+def read_json_file(path: str | Path) -> Any:
+    """The JSON value in ``path``; a missing, unreadable or malformed file raises :class:`InputError` naming
+    the file and, for bad JSON, the line and column."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot be read ({exc})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

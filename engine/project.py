@@ -58,7 +58,7 @@ from pydantic import (
 )
 
 from engine.errors import InputError
-from engine.fileio import atomic_write_text
+from engine.fileio import atomic_write_text, read_json_file
 from engine.layout.model import VSL_FORMAT, VSL_VERSION, VideoLayout, validation_message
 
 if TYPE_CHECKING:
@@ -522,16 +522,7 @@ def load_project(path: str | Path) -> tuple[Project, list[str]]:
     :class:`InputError` naming the file and the field.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot be read ({exc})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    data = read_json_file(path)
     return parse_project(data, source=path, base_dir=Path(os.path.abspath(path)).parent)
 
 

@@ -36,6 +36,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.forms import TaskStatus, compact_combo, select_data
+
 #: The planners, as ``PlanSettings.planner`` names them, with what the combo box shows.
 PLANNERS: dict[str, str] = {
     "offline": "Offline — from the measured cues (no network)",
@@ -100,20 +102,7 @@ def keyring_installed() -> bool:
     return importlib.util.find_spec("keyring") is not None
 
 
-def _compact(combo: QComboBox, characters: int = 18) -> QComboBox:
-    """Let a combo box with long item texts be narrower than its longest text (the list still shows it all)."""
-    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-    combo.setMinimumContentsLength(characters)
-    return combo
-
-
-def _set_combo(combo: QComboBox, key: str) -> None:
-    index = combo.findData(key)
-    if index >= 0:
-        combo.setCurrentIndex(index)
-
-
-class PlannerPanel(QWidget):
+class PlannerPanel(TaskStatus, QWidget):
     """Planner settings, Plan / Cancel, progress, the last plan's reasoning and a Revise request.
 
     ``provider_defaults`` maps a provider name to its ``(base_url, model)``, shown as placeholders of the
@@ -141,7 +130,7 @@ class PlannerPanel(QWidget):
         self._revise_allowed = True
 
         # --- the planner ----------------------------------------------------------------------------
-        self.planner_combo = _compact(QComboBox())
+        self.planner_combo = compact_combo(QComboBox())
         for key, text in PLANNERS.items():
             self.planner_combo.addItem(text, key)
         self.planner_combo.setToolTip("Offline plans from the measured source tracks and needs no network; "
@@ -159,7 +148,7 @@ class PlannerPanel(QWidget):
         general.addRow("Keyframes", self.keyframes_spin)
 
         # --- the LLM --------------------------------------------------------------------------------
-        self.provider_combo = _compact(QComboBox())
+        self.provider_combo = compact_combo(QComboBox())
         for key, text in PROVIDERS.items():
             self.provider_combo.addItem(text, key)
         self.provider_combo.setToolTip("Endpoint preset: its base URL, an audio model and where its key is read")
@@ -268,10 +257,10 @@ class PlannerPanel(QWidget):
 
     def set_settings(self, settings: PlanSettings) -> None:
         """Show ``settings`` in the form (values out of range are clamped by the fields)."""
-        _set_combo(self.planner_combo, settings.planner)
+        select_data(self.planner_combo, settings.planner)
         self.labels_edit.setText(settings.labels)
         self.keyframes_spin.setValue(int(settings.keyframes))
-        _set_combo(self.provider_combo, settings.provider)
+        select_data(self.provider_combo, settings.provider)
         self.model_edit.setText(settings.model)
         self.base_url_edit.setText(settings.base_url)
         self.k_spin.setValue(int(settings.k_examples))
@@ -297,16 +286,6 @@ class PlannerPanel(QWidget):
         if busy:
             self.progress_bar.setValue(0)
         self._update_enabled()
-
-    def set_progress(self, percent: float, status: str | None = None) -> None:
-        """Show ``percent`` (0..100) and, when given, the status text."""
-        self.progress_bar.setValue(round(min(100.0, max(0.0, float(percent)))))
-        if status is not None:
-            self.status_label.setText(status)
-
-    def set_status(self, text: str) -> None:
-        """Show one line of status text (e.g. "Plan cancelled")."""
-        self.status_label.setText(text)
 
     def set_reasoning(self, text: str, notes: Sequence[str] = ()) -> None:
         """Show the last plan's reasoning, and under it ``notes`` (e.g. the repairs made to an LLM answer)."""

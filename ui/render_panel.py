@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -32,6 +32,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from ui.forms import TaskStatus, compact_combo, rgb_image, select_data
 
 #: The generators, as ``RenderSettingsForm.generator`` names them, with what the combo box shows.
 GENERATORS: dict[str, str] = {
@@ -98,27 +100,11 @@ class RenderSettingsForm:
 
 def frames_to_pixmap(frame: np.ndarray, height_px: int = PREVIEW_HEIGHT_PX) -> QPixmap:
     """One ``(h, w, 3)`` uint8 RGB frame as a pixmap ``height_px`` high (aspect kept)."""
-    rgb = np.ascontiguousarray(frame[..., :3], dtype=np.uint8)
-    h, w = rgb.shape[:2]
-    image = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()  # copy: rgb is freed after
-    pixmap = QPixmap.fromImage(image)
+    pixmap = QPixmap.fromImage(rgb_image(frame))
     return pixmap.scaledToHeight(max(1, int(height_px)), Qt.TransformationMode.SmoothTransformation)
 
 
-def _compact(combo: QComboBox, characters: int = 18) -> QComboBox:
-    """Let a combo box with long item texts be narrower than its longest text (the list still shows it all)."""
-    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-    combo.setMinimumContentsLength(characters)
-    return combo
-
-
-def _set_combo(combo: QComboBox, key: str) -> None:
-    index = combo.findData(key)
-    if index >= 0:
-        combo.setCurrentIndex(index)
-
-
-class RenderPanel(QWidget):
+class RenderPanel(TaskStatus, QWidget):
     """Generator, model, sampler and size settings; Render / Cancel; progress; a strip of live previews.
 
     Signals: ``renderRequested(RenderSettingsForm)``, ``cancelRequested()``, ``openVideoRequested(str)`` (the
@@ -141,7 +127,7 @@ class RenderPanel(QWidget):
         self.choose_folder: Callable[[str, str], str | None] = self._ask_folder
 
         # --- generator and models -------------------------------------------------------------------
-        self.generator_combo = _compact(QComboBox())
+        self.generator_combo = compact_combo(QComboBox())
         for key, text in GENERATORS.items():
             self.generator_combo.addItem(text, key)
         self.generator_combo.setToolTip("Auto renders with the diffusion model where a GPU and its weights are, "
@@ -157,7 +143,7 @@ class RenderPanel(QWidget):
         self.adapter_edit.setToolTip("AnimateDiff motion adapter: a Hugging Face id or a folder")
         self.adapter_browse = QPushButton("Browse…")
         self.adapter_browse.setToolTip("Choose a motion adapter folder")
-        self.device_combo = _compact(QComboBox())
+        self.device_combo = compact_combo(QComboBox())
         for key, text in DEVICES.items():
             self.device_combo.addItem(text, key)
         self.device_combo.setToolTip("Where the diffusion model runs")
@@ -184,7 +170,7 @@ class RenderPanel(QWidget):
             self.scheduler_combo.addItem(name, name)
         self.scheduler_combo.setToolTip("Sampler: ddim (default), euler, lcm for AnimateLCM, lightning for "
                                         "AnimateDiff-Lightning")
-        self.grounding_combo = _compact(QComboBox())
+        self.grounding_combo = compact_combo(QComboBox())
         for key, text in GROUNDING_MODES.items():
             self.grounding_combo.addItem(text, key)
         self.grounding_combo.setToolTip("How the boxes hold each object's words in place")
@@ -337,15 +323,15 @@ class RenderPanel(QWidget):
 
     def set_settings(self, form: RenderSettingsForm) -> None:
         """Show ``form`` in the fields (values out of range are clamped by the fields)."""
-        _set_combo(self.generator_combo, form.generator)
+        select_data(self.generator_combo, form.generator)
         self.model_edit.setText(form.model)
         self.adapter_edit.setText(form.motion_adapter)
-        _set_combo(self.device_combo, form.device)
+        select_data(self.device_combo, form.device)
         self.steps_spin.setValue(int(form.steps))
         self.guidance_spin.setValue(float(form.guidance))
         self.seed_spin.setValue(int(form.seed))
-        _set_combo(self.scheduler_combo, form.scheduler)
-        _set_combo(self.grounding_combo, form.grounding)
+        select_data(self.scheduler_combo, form.scheduler)
+        select_data(self.grounding_combo, form.grounding)
         self.strength_spin.setValue(float(form.grounding_strength))
         self.fps_spin.setValue(float(form.fps))
         self.frames_spin.setValue(int(form.frames))
@@ -365,16 +351,6 @@ class RenderPanel(QWidget):
             self.clear_previews()
         self.render_button.setEnabled(not self._busy)
         self.cancel_button.setEnabled(self._busy)
-
-    def set_progress(self, percent: float, status: str | None = None) -> None:
-        """Show ``percent`` (0..100) and, when given, the status text."""
-        self.progress_bar.setValue(round(min(100.0, max(0.0, float(percent)))))
-        if status is not None:
-            self.status_label.setText(status)
-
-    def set_status(self, text: str) -> None:
-        """Show one line of status text (e.g. "Render cancelled")."""
-        self.status_label.setText(text)
 
     def show_preview(self, step: int, frames: np.ndarray, caption: str | None = None) -> None:
         """Show up to :data:`PREVIEW_THUMBNAILS` frames, evenly picked, of ``frames`` ``(T, h, w, 3)`` uint8.

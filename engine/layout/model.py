@@ -33,7 +33,7 @@ from pydantic import (
 )
 
 from engine.errors import InputError
-from engine.fileio import atomic_write_text
+from engine.fileio import atomic_write_text, read_json_file
 
 VSL_FORMAT = "spa2v.vsl"
 VSL_VERSION = 1
@@ -340,16 +340,7 @@ def validation_message(exc: ValidationError) -> str:
 def load_vsl(path: str | Path) -> VideoLayout:
     """Read and validate a ``.vsl.json`` file; any problem raises :class:`InputError` naming file and field."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot be read ({exc})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    data = read_json_file(path)
     return VideoLayout.from_json_dict(data, source=path)
 
 

@@ -115,27 +115,29 @@ def evaluate_folders(
     }
 
 
+def _table_rows(result: dict[str, Any]) -> list[tuple[str, str, dict[str, float]]]:
+    """``(motion, count, scores)`` of every non-empty cell of the table, in the paper's order."""
+    return [
+        (motion, count, result["table"][motion][count])
+        for motion in (*MOTION_GROUPS, "all")
+        for count in COUNT_GROUPS
+        if result["table"][motion][count]["count"]
+    ]
+
+
 def table_markdown(result: dict[str, Any]) -> str:
     """The result as a Markdown table: rows = motion × count, columns = MaxIoU / LTSim / DocSim / files."""
     lines = ["| subset | | MaxIoU | LTSim | DocSim | files |", "| --- | --- | --- | --- | --- | --- |"]
-    for motion in (*MOTION_GROUPS, "all"):
-        for count in COUNT_GROUPS:
-            s = result["table"][motion][count]
-            if not s["count"]:
-                continue
-            lines.append(f"| {motion} | {count} | {s['maxiou']:.2f} | {s['ltsim']:.2f} | {s['docsim']:.2f} "
-                         f"| {s['count']} |")
+    for motion, count, s in _table_rows(result):
+        lines.append(f"| {motion} | {count} | {s['maxiou']:.2f} | {s['ltsim']:.2f} | {s['docsim']:.2f} "
+                     f"| {s['count']} |")
     return "\n".join(lines)
 
 
 def table_text(result: dict[str, Any]) -> str:
     """The result as a plain-text table for the terminal."""
     lines = [f"{'subset':<28}{'MaxIoU':>8}{'LTSim':>8}{'DocSim':>8}{'files':>7}"]
-    for motion in (*MOTION_GROUPS, "all"):
-        for count in COUNT_GROUPS:
-            s = result["table"][motion][count]
-            if not s["count"]:
-                continue
-            lines.append(f"{motion + ' / ' + count:<28}{s['maxiou']:8.2f}{s['ltsim']:8.2f}{s['docsim']:8.2f}"
-                         f"{s['count']:7d}")
+    for motion, count, s in _table_rows(result):
+        lines.append(f"{motion + ' / ' + count:<28}{s['maxiou']:8.2f}{s['ltsim']:8.2f}{s['docsim']:8.2f}"
+                     f"{s['count']:7d}")
     return "\n".join(lines)

@@ -40,10 +40,19 @@ def run_studio(path: str | None) -> int:
     app = _application()
     install_qt_message_handler()
     install_excepthook()
+    from app.preload import preload_generator_libraries, preload_wanted
+    from ui.splash import StudioSplash
+
+    splash = StudioSplash()
+    splash.show()
+    if preload_wanted():
+        preload_generator_libraries(splash.say)
+    splash.say("Opening the studio…")
     from app.window import StudioWindow
 
     window = StudioWindow()
     window.show()
+    splash.finish(window)
     if path is not None or not window.offer_recovery():
         target = _default_path(path)
         if target is not None:

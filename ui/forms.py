@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QComboBox, QLabel, QProgressBar
+from PySide6.QtWidgets import QComboBox, QLabel, QProgressBar, QSizePolicy
 
 
 def compact_combo(combo: QComboBox, characters: int = 18) -> QComboBox:
@@ -12,6 +12,17 @@ def compact_combo(combo: QComboBox, characters: int = 18) -> QComboBox:
     combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
     combo.setMinimumContentsLength(characters)
     return combo
+
+
+def steady_label(text: str = "", lines: int = 1) -> QLabel:
+    """A label whose size does not follow its text: ``lines`` lines high (wrapped when more than one), as
+    wide as its panel allows. Status text changes many times a second while work runs; a label that grew and
+    shrank with it would make the whole window lay itself out — and repaint every plot — each time."""
+    label = QLabel(text)
+    label.setWordWrap(lines > 1)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+    label.setFixedHeight(lines * label.fontMetrics().lineSpacing() + 2 * label.margin() + 2)
+    return label
 
 
 def select_data(combo: QComboBox, key: str) -> None:
@@ -39,8 +50,9 @@ class TaskStatus:
         """Show ``percent`` (0..100) and, when given, the status text."""
         self.progress_bar.setValue(round(min(100.0, max(0.0, float(percent)))))
         if status is not None:
-            self.status_label.setText(status)
+            self.set_status(status)
 
     def set_status(self, text: str) -> None:
-        """Show one line of status text (e.g. "Render cancelled")."""
+        """Show the status text (e.g. "Render cancelled"); the whole of it is also the label's tooltip."""
         self.status_label.setText(text)
+        self.status_label.setToolTip(text)

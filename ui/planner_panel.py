@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.forms import TaskStatus, compact_combo, select_data
+from ui.forms import TaskStatus, compact_combo, select_data, steady_label
 
 #: The planners, as ``PlanSettings.planner`` names them, with what the combo box shows.
 PLANNERS: dict[str, str] = {
@@ -196,8 +196,7 @@ class PlannerPanel(TaskStatus, QWidget):
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 100)
         self.progress_bar.setValue(0)
-        self.status_label = QLabel("Ready")
-        self.status_label.setWordWrap(True)
+        self.status_label = steady_label("Ready", lines=2)
         buttons = QHBoxLayout()
         buttons.addWidget(self.plan_button)
         buttons.addWidget(self.cancel_button)

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.forms import TaskStatus, compact_combo, rgb_image, select_data
+from ui.forms import TaskStatus, compact_combo, rgb_image, select_data, steady_label
 
 #: The generators, as ``RenderSettingsForm.generator`` names them, with what the combo box shows.
 GENERATORS: dict[str, str] = {
@@ -231,14 +231,13 @@ class RenderPanel(TaskStatus, QWidget):
         self.cancel_button.setToolTip("Stop rendering; nothing half-written is left")
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 100)
-        self.status_label = QLabel("Ready")
-        self.status_label.setWordWrap(True)
+        self.status_label = steady_label("Ready", lines=2)
         actions = QHBoxLayout()
         actions.addWidget(self.render_button)
         actions.addWidget(self.cancel_button)
         actions.addWidget(self.progress_bar, 1)
 
-        self.preview_caption = QLabel("Previews of each step appear here while rendering")
+        self.preview_caption = steady_label("Previews of each step appear here while rendering")
         self.preview_caption.setStyleSheet("color: palette(mid);")
         # A row of thumbnails that scrolls sideways, so the strip never makes the panel wider.
         strip_row = QWidget()

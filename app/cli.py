@@ -364,7 +364,22 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_screenshot(args: argparse.Namespace) -> int:
     from app.studio import save_screenshot
 
-    save_screenshot(args.out, args.file)
+    render = None
+    if args.state in ("rendering", "rendered"):
+        import dataclasses
+
+        from ui.render_panel import RenderSettingsForm
+
+        render = RenderSettingsForm(generator=args.generator)
+        changes = {"model": args.model, "motion_adapter": args.motion_adapter, "device": args.device,
+                   "steps": args.steps, "frames": args.frames}
+        render = dataclasses.replace(render, **{k: v for k, v in changes.items() if v is not None})
+        if args.size:
+            from engine.render.base import parse_size
+
+            width, height = parse_size(args.size)
+            render = dataclasses.replace(render, width=width, height=height)
+    save_screenshot(args.out, args.file, state=args.state, render=render)
     print(f"screenshot written to {args.out}")
     return EXIT_OK
 
@@ -519,7 +534,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("screenshot", help="render the studio window to a PNG and exit")
     p.add_argument("--out", required=True, help="PNG path")
-    p.add_argument("file", nargs="?", help="a recording (default: the demo project)")
+    p.add_argument("file", nargs="?", help="a recording or project (default: the demo project)")
+    p.add_argument("--state", choices=["empty", "planned", "rendering", "rendered"], default="planned",
+                   help="what to show: no file, the planned layout (default), a render under way (at its third "
+                   "preview) or a finished render")
+    p.add_argument("--generator", choices=["animatic", "diffusion", "auto"], default="animatic",
+                   help="the generator of --state rendering/rendered (default animatic)")
+    p.add_argument("--model", help="diffusion: the Stable Diffusion hub id or folder")
+    p.add_argument("--motion-adapter", help="diffusion: the motion adapter hub id or folder")
+    p.add_argument("--device", help="diffusion: cpu, cuda, mps (default: the GPU if there is one)")
+    p.add_argument("--steps", type=int, help="diffusion: denoising steps")
+    p.add_argument("--frames", type=int, help="frames to render (default: the recording's length at 8 fps)")
+    p.add_argument("--size", help="render size WxH, e.g. 512x320")
     p.set_defaults(func=cmd_screenshot)
     return parser
 

@@ -228,3 +228,33 @@ def test_a_new_open_while_analysing_cancels_the_first(qtbot, window, stereo_wav,
     window.runner.wait()
     qtbot.wait(50)
     assert window.loaded.path == second
+
+
+@pytest.mark.parametrize("state", ["rendering", "rendered"])
+def test_screenshot_states_show_a_render_under_way_and_finished(qtbot, tmp_path, monkeypatch, state) -> None:
+    import app.workers
+    from app.studio import save_screenshot
+    from ui.render_panel import RenderSettingsForm
+
+    monkeypatch.setattr(app.workers, "default_analyze", fast_analyze)
+    monkeypatch.setenv("SPA2V_CACHE_DIR", str(tmp_path / "cache"))
+    wav = tmp_path / "shot.wav"
+    write_stereo_wav(wav, duration_s=3.0, rate=16000)
+    out = tmp_path / f"{state}.png"
+    # 96 animatic frames at 32 fps: about ten previews, the third long before the end.
+    shown = save_screenshot(str(out), str(wav), size=(1200, 760), state=state,
+                            render=RenderSettingsForm(generator="animatic", fps=32.0, width=256, height=160))
+    assert not QImage(str(out)).isNull()
+    if state == "rendering":
+        assert shown["rendering"] and shown["previews"] >= 3 and shown["video"] is None
+    else:
+        assert not shown["rendering"] and shown["previews"] >= 3
+        assert shown["video"].endswith(".mp4") and shown["video_bytes"] > 1000
+
+
+def test_screenshot_of_an_empty_studio(qtbot, tmp_path) -> None:
+    from app.studio import save_screenshot
+
+    shown = save_screenshot(str(tmp_path / "empty.png"), size=(1200, 760), state="empty")
+    assert shown == {"state": "empty", "previews": 0, "rendering": False, "video": None}
+    assert not QImage(str(tmp_path / "empty.png")).isNull()

@@ -14,6 +14,7 @@ import itertools
 import logging
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from PySide6.QtCore import QObject, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices
 
 from app.document import LayoutDocument
+from app.project_store import studio_settings
 from app.tasks import (
     GeneratorCache,
     PlanOutcome,
@@ -30,6 +32,7 @@ from app.tasks import (
     error_message,
     plan_task,
     provider_defaults,
+    remember_api_key,
     render_task,
     request_from_form,
     revise_task,
@@ -47,6 +50,9 @@ from ui.render_panel import RenderPanel
 from ui.timeline import Lane, Timeline
 
 log = logging.getLogger(__name__)
+
+#: Where the "Remember in the OS keyring" preference lives in the studio's QSettings.
+REMEMBER_KEY_SETTING = "planner/remember_key"
 
 RENDER_ASPECT = 512 / 320
 
@@ -97,7 +103,11 @@ class EditorController(QObject):
         self.show_video = True
         self._shown_frame = -1
         self._render_dir = Path(tempfile.mkdtemp(prefix="spa2v-render-"))
+        self._settings = studio_settings()
         self._wire()
+        # "Remember in the OS keyring" is the user's preference, not the project's.
+        self.planner.remember_check.setChecked(self.planner.keyring_available and str(
+            self._settings.value(REMEMBER_KEY_SETTING, "false")).lower() == "true")
         self.refresh()
 
     # --- wiring -------------------------------------------------------------------------------------
@@ -134,6 +144,7 @@ class EditorController(QObject):
         self.planner.planRequested.connect(self.plan)
         self.planner.reviseRequested.connect(self.revise)
         self.planner.cancelRequested.connect(self.plan_runner.cancel)
+        self.planner.rememberKeyChanged.connect(self._on_remember_key)
         self.plan_runner.progressChanged.connect(lambda p: self.planner.set_progress(p, None))
         self.plan_runner.statusChanged.connect(self.planner.set_status)
         self.plan_runner.resultReady.connect(self._on_plan)
@@ -285,6 +296,20 @@ class EditorController(QObject):
         self._initial_plan = initial
         self.planner.set_busy(True)
         self.plan_runner.start(plan_task(self.audio_path, self.analysis, settings, api_key=self.planner.api_key()))
+
+    @Slot(bool)
+    def _on_remember_key(self, remember: bool) -> None:
+        """The preference is kept; unticking removes the provider's key from the OS keyring (in a thread: a
+        keyring may take a while to answer). Ticking keeps the key with the next plan, in the plan's worker."""
+        self._settings.setValue(REMEMBER_KEY_SETTING, bool(remember))
+        self._settings.sync()
+        provider = self.planner.settings().provider
+        if remember:
+            self.log_panel.add(f"The {provider} key will be kept in the OS keyring with the next plan.")
+        else:
+            threading.Thread(target=remember_api_key, args=(provider, None), name="keyring-forget",
+                             daemon=True).start()
+            self.log_panel.add(f"The {provider} key is removed from the OS keyring.")
 
     @Slot(str)
     def revise(self, request: str) -> None:

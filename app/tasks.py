@@ -231,7 +231,8 @@ def plan_task(
         state.set_progress_value(0)
         if settings.planner not in PLANNERS:
             raise InputError(f"planner {settings.planner!r} is not known; expected one of {', '.join(PLANNERS)}")
-        llm = llm_settings(settings, api_key, **options) if settings.planner == "llm" else None
+        llm = llm_settings(settings, resolve_api_key(settings, api_key), **options) if settings.planner == "llm" \
+            else None
         measured = _analysis_for(state, audio_path, analysis, 10.0)
         state.raise_if_cancelled()
         if llm is None:
@@ -300,7 +301,7 @@ def revise_task(
                              "left'")
         from engine.planner.llm import revise_llm
 
-        llm = llm_settings(settings, api_key, **options)
+        llm = llm_settings(settings, resolve_api_key(settings, api_key), **options)
         measured = _analysis_for(state, audio_path, analysis, 10.0)
         state.raise_if_cancelled()
         state.set_status(f"Asking {llm.model} at {llm.resolved_base_url()} to revise the layout…")
@@ -619,6 +620,18 @@ def _diffusion_or_fallback(state: TaskState, request: RenderRequest, choice: str
 
 
 # ----------------------------------------------------------------------------------- the OS keyring
+
+
+def resolve_api_key(settings: PlanSettings, typed: str | None) -> str | None:
+    """The key an LLM request uses: the one typed into the panel (kept in the OS keyring too when the user
+    ticked "Remember"), else, with "Remember" ticked, the keyring's; None leaves it to the environment.
+    Called in the plan's worker: a keyring may take a while to answer (or ask to be unlocked)."""
+    if typed and typed.strip():
+        if settings.remember_key and not remember_api_key(settings.provider, typed.strip()):
+            log.warning("the %s key could not be kept in the OS keyring; it stays in this session only",
+                        settings.provider)
+        return typed.strip()
+    return remembered_api_key(settings.provider) if settings.remember_key else None
 
 
 def remembered_api_key(provider: str) -> str | None:

@@ -519,7 +519,8 @@ class StudioWindow(QMainWindow):
         self.editor.planner.set_settings(PlanSettings(
             planner=planner.kind, labels=", ".join(planner.labels), keyframes=planner.keyframes,
             provider=planner.provider or "openai", model=planner.model or "", base_url=planner.base_url or "",
-            k_examples=planner.k, temperature=planner.temperature, include_cues=planner.include_cues))
+            k_examples=planner.k, temperature=planner.temperature, include_cues=planner.include_cues,
+            remember_key=self.editor.planner.settings().remember_key))  # a preference, not the project's
         for object_id, view in project.edit_state.objects.items():
             if view.colour:
                 doc.set_colour(object_id, view.colour)

@@ -116,6 +116,8 @@ class PlannerPanel(TaskStatus, QWidget):
     planRequested = Signal(object)
     reviseRequested = Signal(str)
     cancelRequested = Signal()
+    #: The user ticked (True) or unticked (False) "Remember in the OS keyring" (not sent by set_settings).
+    rememberKeyChanged = Signal(bool)
 
     def __init__(
         self,
@@ -172,7 +174,8 @@ class PlannerPanel(TaskStatus, QWidget):
         self.key_edit.setToolTip("Held in memory only; never written to a project, a log or an exported file")
         self.remember_check = QCheckBox("Remember in the OS keyring")
         if self._keyring_available:
-            self.remember_check.setToolTip("Keep the key in the operating system's keyring for the next session")
+            self.remember_check.setToolTip("Keep the key in the operating system's keyring for the next session; "
+                                           "untick to remove it from there")
         else:
             self.remember_check.setEnabled(False)
             self.remember_check.setToolTip(KEYRING_MISSING_TIP)
@@ -232,6 +235,7 @@ class PlannerPanel(TaskStatus, QWidget):
         self.plan_button.clicked.connect(self._on_plan)
         self.cancel_button.clicked.connect(self.cancelRequested)
         self.revise_button.clicked.connect(self._on_revise)
+        self.remember_check.clicked.connect(self.rememberKeyChanged)
         self.revise_edit.returnPressed.connect(self._on_revise)
         self.revise_edit.textChanged.connect(self._update_enabled)
         self.set_settings(PlanSettings())
@@ -268,6 +272,11 @@ class PlannerPanel(TaskStatus, QWidget):
         self.remember_check.setChecked(bool(settings.remember_key) and self._keyring_available)
         self._update_placeholders()
         self._update_enabled()
+
+    @property
+    def keyring_available(self) -> bool:
+        """Whether "Remember in the OS keyring" can be offered (the ``keyring`` package is installed)."""
+        return self._keyring_available
 
     def api_key(self) -> str | None:
         """The key typed into the panel, or None (then the environment's key is used)."""

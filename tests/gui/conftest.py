@@ -11,14 +11,18 @@ import os
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
+import tempfile
 import threading
 import weakref
 from pathlib import Path
 
+import keyring
+import keyring.backend
+import keyring.errors
 import numpy as np
 import pytest
 import soundfile as sf
-from PySide6.QtCore import QThread, QThreadPool
+from PySide6.QtCore import QSettings, QThread, QThreadPool
 
 from engine.audio.model import Analysis, CueFrames, Motion, RecordingKind, Side, Source, SourceTrack
 
@@ -32,6 +36,41 @@ def _recording_start(self: QThread, *args, **kwargs):
 
 
 QThread.start = _recording_start  # every QThread started in the tests is watched
+
+# The studio's preferences (recent files, window layout, "remember the key") go to a folder of the test run,
+# never to the user's own settings.
+for _format in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+    QSettings.setPath(_format, QSettings.Scope.UserScope, tempfile.mkdtemp(prefix="spa2v-test-settings-"))
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """An OS keyring that lives in memory: the tests never read or write the user's own."""
+
+    priority = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.secrets.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.secrets[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if self.secrets.pop((service, username), None) is None:
+            raise keyring.errors.PasswordDeleteError(username)
+
+
+@pytest.fixture(autouse=True)
+def memory_keyring() -> MemoryKeyring:
+    """Every GUI test gets an empty in-memory keyring."""
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
 
 
 @pytest.fixture(autouse=True)

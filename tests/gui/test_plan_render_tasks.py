@@ -549,3 +549,58 @@ def test_grab_the_panels(qtbot) -> None:
     render.show_preview(11, frames.clip(0, 255).astype(np.uint8))
     qtbot.wait(50)
     assert render.grab().save("/tmp/render_panel.png")
+
+
+def test_a_remembered_key_goes_to_the_os_keyring_and_is_used_without_typing(qtbot, runner, server, right_wav,
+                                                                            memory_keyring) -> None:
+    from app.tasks import KEYRING_SERVICE
+
+    settings = PlanSettings(planner="llm", provider="vllm", model="fake-audio-model", base_url=server.base_url,
+                            k_examples=0, remember_key=True)
+    no_cache = {"use_cache": False}
+    server.push(reply(json.dumps(vsl_dict())))
+    server.push(reply(json.dumps(vsl_dict())))
+    run_to_end(qtbot, runner, plan_task(right_wav, None, settings, api_key=SECRET, llm_options=no_cache))
+    assert memory_keyring.secrets == {(KEYRING_SERVICE, "vllm"): SECRET}
+    # Next session: nothing typed, "Remember" still ticked: the keyring's key is sent.
+    recorder = run_to_end(qtbot, runner, plan_task(right_wav, None, settings, llm_options=no_cache))
+    assert recorder.of("failed") == []
+    assert [r.headers.get("authorization") for r in server.requests] == [f"Bearer {SECRET}"] * 2
+
+
+def test_a_key_typed_without_remember_stays_out_of_the_keyring(qtbot, runner, server, right_wav,
+                                                               memory_keyring) -> None:
+    settings = PlanSettings(planner="llm", provider="vllm", model="fake-audio-model", base_url=server.base_url,
+                            k_examples=0, remember_key=False)
+    server.push(reply(json.dumps(vsl_dict())))
+    run_to_end(qtbot, runner, plan_task(right_wav, None, settings, api_key=SECRET, llm_options={"use_cache": False}))
+    assert memory_keyring.secrets == {}
+    assert server.requests[0].headers.get("authorization") == f"Bearer {SECRET}"
+
+
+def test_the_remember_box_is_a_preference_and_unticking_it_forgets_the_key(qtbot, memory_keyring) -> None:
+    from app.editor import REMEMBER_KEY_SETTING, EditorController
+    from app.project_store import studio_settings
+    from app.tasks import KEYRING_SERVICE
+
+    editor = EditorController()
+    qtbot.addWidget(editor.planner)
+    box = editor.planner.remember_check
+    editor.planner.set_settings(PlanSettings(planner="llm", provider="openai"))
+    editor.planner.show()
+    qtbot.waitExposed(editor.planner)
+    assert box.isEnabled() and not box.isChecked()
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=box.rect().center())
+    assert box.isChecked() and studio_settings().value(REMEMBER_KEY_SETTING) in (True, "true")
+    # A new studio starts with the box ticked.
+    second = EditorController()
+    assert second.planner.remember_check.isChecked()
+    second.shutdown()
+
+    memory_keyring.set_password(KEYRING_SERVICE, "openai", SECRET)
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=box.rect().center())
+    qtbot.waitUntil(lambda: memory_keyring.secrets == {}, timeout=5000)
+    third = EditorController()
+    assert not box.isChecked() and not third.planner.remember_check.isChecked()
+    third.shutdown()
+    editor.shutdown()

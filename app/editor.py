@@ -26,13 +26,16 @@ from app.document import LayoutDocument
 from app.project_store import studio_settings
 from app.tasks import (
     GeneratorCache,
+    LoadedModel,
     PlanOutcome,
     PreviewFrames,
     RenderOutcome,
     error_message,
+    load_model_task,
     plan_task,
     provider_defaults,
     remember_api_key,
+    render_options,
     render_task,
     request_from_form,
     revise_task,
@@ -152,13 +155,14 @@ class EditorController(QObject):
         self.plan_runner.cancelled.connect(lambda: self._on_cancelled("Plan", self.planner))
 
         self.render.renderRequested.connect(self.start_render)
+        self.render.loadRequested.connect(self.load_models)
         self.render.cancelRequested.connect(self.render_runner.cancel)
         self.render.openVideoRequested.connect(lambda path: QDesktopServices.openUrl(QUrl.fromLocalFile(path)))
         self.render.exportRequested.connect(self.export_video)
         self.render_runner.progressChanged.connect(lambda p: self.render.set_progress(p, None))
         self.render_runner.statusChanged.connect(self.render.set_status)
         self.render_runner.partialResult.connect(self._on_preview)
-        self.render_runner.resultReady.connect(self._on_render)
+        self.render_runner.resultReady.connect(self._on_render_runner_result)
         self.render_runner.failed.connect(lambda exc: self._on_failed("Render", exc, self.render))
         self.render_runner.cancelled.connect(lambda: self._on_cancelled("Render", self.render))
 
@@ -386,6 +390,25 @@ class EditorController(QObject):
             self.canvas.set_background(rgb_image(frames[min(max(index, 0), len(frames) - 1)]))
 
     @Slot(object)
+    @Slot(object)
+    def load_models(self, form: Any) -> None:
+        """Make the diffusion models of the panel's settings ready, in the background on the render runner
+        (a render started meanwhile cancels it, as one render cancels another)."""
+        self.render.set_busy(True)
+        self.render.set_status("Loading the models…")
+        self.render_runner.start(load_model_task(self.generators, render_options(form)))
+
+    def _on_render_runner_result(self, result: Any) -> None:
+        if isinstance(result, LoadedModel):
+            self.render.set_busy(False)
+            how = "already loaded" if result.reused else f"loaded in {result.seconds:.1f} s"
+            text = f"Models ready ({how}): {result.model} with {result.motion_adapter} on {result.device}"
+            self.render.set_progress(100, text)
+            self.log_panel.add(text)
+            self.statusMessage.emit(text)
+        else:
+            self._on_render(result)
+
     def _on_render(self, outcome: RenderOutcome) -> None:
         self.render.set_busy(False)
         self.last_video = Path(outcome.out_path)

@@ -107,12 +107,14 @@ def frames_to_pixmap(frame: np.ndarray, height_px: int = PREVIEW_HEIGHT_PX) -> Q
 class RenderPanel(TaskStatus, QWidget):
     """Generator, model, sampler and size settings; Render / Cancel; progress; a strip of live previews.
 
-    Signals: ``renderRequested(RenderSettingsForm)``, ``cancelRequested()``, ``openVideoRequested(str)`` (the
+    Signals: ``renderRequested(RenderSettingsForm)``, ``loadRequested(RenderSettingsForm)`` (make the diffusion
+    models ready ahead of the render), ``cancelRequested()``, ``openVideoRequested(str)`` (the
     rendered video) and ``exportRequested(str)`` (where the user wants a copy of it; the panel asks with a
     save dialog, replaceable through :attr:`choose_export_path` and :attr:`choose_folder`).
     """
 
     renderRequested = Signal(object)
+    loadRequested = Signal(object)
     cancelRequested = Signal()
     openVideoRequested = Signal(str)
     exportRequested = Signal(str)
@@ -227,6 +229,9 @@ class RenderPanel(TaskStatus, QWidget):
         self.render_button = QPushButton("Render")
         self.render_button.setToolTip("Render the layout to an MP4 with the recording's sound")
         self.render_button.setDefault(True)
+        self.load_button = QPushButton("Load models")
+        self.load_button.setToolTip("Make the diffusion models ready now (the first time they download from the "
+                                    "Hugging Face hub, which can take minutes), so that Render starts at once")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop rendering; nothing half-written is left")
         self.progress_bar = QProgressBar()
@@ -234,6 +239,7 @@ class RenderPanel(TaskStatus, QWidget):
         self.status_label = steady_label("Ready", lines=2)
         actions = QHBoxLayout()
         actions.addWidget(self.render_button)
+        actions.addWidget(self.load_button)
         actions.addWidget(self.cancel_button)
         actions.addWidget(self.progress_bar, 1)
 
@@ -292,6 +298,7 @@ class RenderPanel(TaskStatus, QWidget):
         self.model_browse.clicked.connect(lambda: self._browse(self.model_edit, "Choose a Stable Diffusion folder"))
         self.adapter_browse.clicked.connect(lambda: self._browse(self.adapter_edit, "Choose a motion adapter folder"))
         self.render_button.clicked.connect(self._on_render)
+        self.load_button.clicked.connect(lambda: self.loadRequested.emit(self.settings()))
         self.cancel_button.clicked.connect(self.cancelRequested)
         self.open_button.clicked.connect(self._on_open)
         self.export_button.clicked.connect(self._on_export)
@@ -350,6 +357,7 @@ class RenderPanel(TaskStatus, QWidget):
             self.clear_previews()
         self.render_button.setEnabled(not self._busy)
         self.cancel_button.setEnabled(self._busy)
+        self._update_enabled()
 
     def show_preview(self, step: int, frames: np.ndarray, caption: str | None = None) -> None:
         """Show up to :data:`PREVIEW_THUMBNAILS` frames, evenly picked, of ``frames`` ``(T, h, w, 3)`` uint8.
@@ -442,6 +450,7 @@ class RenderPanel(TaskStatus, QWidget):
                        self.device_combo):
             widget.setEnabled(diffusion)
         self.strength_spin.setEnabled(diffusion and self.grounding_combo.currentData() == "soft")
+        self.load_button.setEnabled(diffusion and not self._busy)
 
     def _on_size_preset(self) -> None:
         size = str(self.size_combo.currentData())

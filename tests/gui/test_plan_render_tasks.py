@@ -604,3 +604,30 @@ def test_the_remember_box_is_a_preference_and_unticking_it_forgets_the_key(qtbot
     assert not box.isChecked() and not third.planner.remember_check.isChecked()
     third.shutdown()
     editor.shutdown()
+
+
+def test_load_models_button_makes_the_generator_ready_in_the_background(qtbot, tiny_folders) -> None:
+    from app.editor import EditorController
+    from ui.render_panel import RenderSettingsForm
+
+    sd_folder, adapter_folder = tiny_folders
+    editor = EditorController()
+    panel = editor.render
+    qtbot.addWidget(panel)
+    panel.set_settings(RenderSettingsForm(generator="animatic"))
+    assert not panel.load_button.isEnabled()  # the animatic has no models
+    panel.set_settings(RenderSettingsForm(generator="diffusion", model=str(sd_folder),
+                                          motion_adapter=str(adapter_folder), device="cpu"))
+    assert panel.load_button.isEnabled()
+    with qtbot.waitSignal(editor.render_runner.finished, timeout=60000):
+        panel.load_button.click()
+        assert not panel.load_button.isEnabled() and panel.cancel_button.isEnabled()
+    assert editor.generators.generator is not None
+    assert editor.generators.loaded[:3] == (str(sd_folder), str(adapter_folder), "cpu")
+    assert panel.status_label.text().startswith("Models ready (loaded in")
+    assert panel.load_button.isEnabled() and not panel.cancel_button.isEnabled()
+    # Again: the models are already there.
+    with qtbot.waitSignal(editor.render_runner.finished, timeout=60000):
+        panel.load_button.click()
+    assert panel.status_label.text().startswith("Models ready (already loaded)")
+    editor.shutdown()

@@ -180,6 +180,18 @@ class Keyframe(_Model):
         return {"time_s": self.time_s, "caption": self.caption, "objects": [o.to_json_dict() for o in self.objects]}
 
 
+class OffscreenSource(_Model):
+    """A sound heard but not seen (a narrator, wind, music): it gets no box, is listed apart, and is left out of
+    the render's grounding and of the consistency check. ``source_id`` is the measured source it stands for
+    (an id of the recording's analysis), or None when it stands for no one track (e.g. a diffuse sound)."""
+
+    name: Annotated[StrictStr, Field(min_length=1)]
+    source_id: Annotated[StrictInt, Field(ge=0)] | None = None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "source_id": self.source_id}
+
+
 class VideoLayout(_Model):
     """A whole VSL (SPEC.md, "VSL"): canvas, clip duration, reasoning, captions and keyframes.
 
@@ -197,6 +209,8 @@ class VideoLayout(_Model):
     #: The recording the layout was planned from (as given to the planner; a relative path is relative to
     #: the layout file's folder). Optional: a hint for revision and rendering, not part of the layout itself.
     audio: StrictStr | None = None
+    #: Sounds marked off screen (no box); optional, written only when there are some.
+    offscreen: Annotated[tuple[OffscreenSource, ...], BeforeValidator(_tuple_from_list)] = ()
 
     @model_validator(mode="after")
     def _times_and_boxes(self) -> VideoLayout:
@@ -254,7 +268,12 @@ class VideoLayout(_Model):
             "video_caption": self.video_caption,
             "keyframes": [frame.to_json_dict() for frame in self.keyframes],
             **({"audio": self.audio} if self.audio else {}),
+            **({"offscreen": [entry.to_json_dict() for entry in self.offscreen]} if self.offscreen else {}),
         }
+
+    def offscreen_source_ids(self) -> set[int]:
+        """The measured sources marked off screen."""
+        return {entry.source_id for entry in self.offscreen if entry.source_id is not None}
 
     def audio_path(self, layout_path: str | Path | None = None) -> Path | None:
         """The recording named by :attr:`audio`, resolved against the layout file's folder; None if unset."""

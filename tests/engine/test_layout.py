@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -532,3 +533,26 @@ def test_scale_boxes_canvas_to_render_size() -> None:
     assert (scaled[1].id, scaled[1].name, scaled[1].is_keyframe) == (1, "dog", False)
     assert scale_boxes(boxes, (454, 256), (454, 256)) == boxes
 
+
+
+def test_offscreen_sounds_round_trip_and_stay_out_of_files_that_have_none() -> None:
+    data = vsl_dict()
+    assert "offscreen" not in VideoLayout.from_json_dict(data).to_json_dict()
+    data["offscreen"] = [{"name": "narrator", "source_id": 2}, {"name": "wind", "source_id": None}]
+    layout = VideoLayout.from_json_dict(data)
+    assert layout.offscreen_source_ids() == {2}
+    assert layout.to_json_dict()["offscreen"] == data["offscreen"]
+    assert VideoLayout.from_json_dict(layout.to_json_dict()) == layout
+
+
+@pytest.mark.parametrize(("entry", "expected"), [
+    ({"name": "", "source_id": 1}, "offscreen[0].name"),
+    ({"name": "wind", "source_id": -1}, "offscreen[0].source_id"),
+    ({"name": "wind", "source_id": "1"}, "offscreen[0].source_id"),
+    ("wind", "offscreen[0]"),
+])
+def test_a_bad_offscreen_entry_names_its_field(entry: Any, expected: str) -> None:
+    data = vsl_dict()
+    data["offscreen"] = [entry]
+    with pytest.raises(InputError, match=re.escape(expected)):
+        VideoLayout.from_json_dict(data, "x.vsl.json")

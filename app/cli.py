@@ -229,6 +229,66 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_sound(args: argparse.Namespace, layout, layout_path: Path):
+    """The analysis to check against, and the recording it comes from (None when an analysis JSON is given):
+    ``--analysis`` as it is, else ``--audio`` (default: the recording the layout names) analysed now."""
+    from engine.audio.hear import analyze
+    from engine.audio.model import Analysis
+
+    if args.analysis and args.audio:
+        raise InputError("give --audio AUDIO or --analysis A.json, not both")
+    if args.analysis:
+        return Analysis.load_json(args.analysis), None
+    audio = Path(args.audio) if args.audio else layout.audio_path(layout_path)
+    if audio is None:
+        raise InputError(f"{layout_path} does not name its recording; give it: check {layout_path} --audio AUDIO "
+                         "(or --analysis A.json)")
+    if not audio.exists():
+        raise InputError(f"{audio}: the recording is not there; give it with --audio (or --analysis A.json)")
+    return analyze(audio, progress=_progress_printer("analysing")), audio
+
+
+def _print_check(report, heard_from: str, n_sources: int) -> None:
+    """The check as a table: one row per object (id, name, matched source, verdict), a line per further flag."""
+    print(f"checked against {heard_from}: {n_sources} source(s) heard, tolerance {report.tolerance_deg:g}°")
+    print(f"  {'id':>3}  {'name':<16} {'source':<7} verdict")
+    indent = " " * 31
+    for obj in report.objects:
+        source = "-" if obj.source_id is None else str(obj.source_id)
+        verdicts = obj.flags or ["agrees"]
+        print(f"  {obj.id:>3}  {obj.name[:16]:<16} {source:<7} {verdicts[0]}")
+        for flag in verdicts[1:]:
+            print(f"{indent}{flag}")
+    if report.offscreen_source_ids:
+        print(f"  off screen (not checked): source(s) {', '.join(map(str, report.offscreen_source_ids))}")
+    for source in report.unexplained_sources:
+        print(f"  note: {source.note}")
+    flagged = sum(1 for obj in report.objects if obj.flags)
+    print("ok: every box agrees with the sound" if report.ok else
+          f"{flagged} of {len(report.objects)} object(s) disagree with the sound")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    import json
+
+    from engine.check.consistency import DEFAULT_TOLERANCE_DEG, check_layout
+    from engine.fileio import atomic_write_text
+    from engine.layout.model import load_vsl
+
+    tolerance = DEFAULT_TOLERANCE_DEG if args.tolerance is None else args.tolerance
+    if not 0.0 < tolerance <= 180.0:
+        raise InputError(f"--tolerance must be above 0 and at most 180 degrees, got {tolerance:g}")
+    layout_path = Path(args.layout)
+    layout = load_vsl(layout_path)
+    analysis, audio = _check_sound(args, layout, layout_path)
+    report = check_layout(layout, analysis, tolerance_deg=tolerance)
+    _print_check(report, str(audio or args.analysis), len(analysis.sources))
+    if args.json:
+        atomic_write_text(args.json, json.dumps(report.to_json_dict(), indent=1, ensure_ascii=False) + "\n")
+        print(f"check written to {args.json}")
+    return EXIT_OK
+
+
 def _embedder(args: argparse.Namespace):
     """The retrieval embedding: CLAP from --clap or SPA2V_CLAP_MODEL when given, else the compact one."""
     from engine.planner.embedding import CompactEmbedder, clap_embedder
@@ -473,6 +533,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="OUT", help="write every score here")
     p.add_argument("--exact-labels", action="store_true", help="labels match only when equal (no embedding model)")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "check",
+        help="does each box agree with the measured sound?",
+        description="Match each object of a layout to the measured source it best explains and compare, per "
+        "keyframe, the box's direction (through the planner's camera) with the source's azimuth, and the box's "
+        "growth with the sound's level trend. Prints one row per object with its flags; exits 0 either way "
+        "(--json holds 'ok'). Sources marked off screen are left out.",
+    )
+    p.add_argument("layout", metavar="VSL", help="the layout (X.vsl.json)")
+    p.add_argument("--audio", help="the recording (default: the one the layout names)")
+    p.add_argument("--analysis", metavar="JSON", help="an analysis written by 'analyze --json', instead of analysing "
+                   "the recording again")
+    p.add_argument("--json", metavar="OUT", help="write the check here (SPEC.md: ok, objects with their flags)")
+    p.add_argument("--tolerance", type=float, metavar="DEG",
+                   help="how far a box may stand from its sound, in degrees (default 30)")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser(
         "examples",

@@ -1,0 +1,99 @@
+"""`check` on the command line: the table, the JSON of SPEC.md, the recording the layout names, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from app.cli import main
+from engine.layout.model import VideoLayout, save_vsl
+from engine.planner.camera import Camera
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def right_noise(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two seconds of noise panned hard right (pan-pot, 20 dB louder on the right: heard at about +80°)."""
+    path = tmp_path_factory.mktemp("audio") / "right.wav"
+    mono = np.random.default_rng(1).standard_normal(96000).astype(np.float32) * 0.1
+    sf.write(path, np.stack([mono * 0.1, mono], axis=1), 48000)
+    return path
+
+
+def _layout(path: Path, azimuth_deg: float, audio: str | None = None, offscreen: list | None = None) -> Path:
+    box = list(Camera().box(azimuth_deg, 4.0, "speaker"))
+    keyframes = [{"time_s": t, "objects": [{"id": 0, "name": "speaker", "box": box}]} for t in (0.0, 1.0, 2.0)]
+    data = {"duration_s": 2.0, "keyframes": keyframes, "audio": audio, "offscreen": offscreen or []}
+    save_vsl(VideoLayout.model_validate(data), path)
+    return path
+
+
+def test_check_has_help() -> None:
+    result = subprocess.run([sys.executable, "main.py", "check", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0 and "usage:" in result.stdout and "--tolerance" in result.stdout
+
+
+def test_a_box_on_the_sounds_side_agrees_and_the_json_says_ok(tmp_path: Path, right_noise: Path, capsys) -> None:
+    layout = _layout(tmp_path / "right.vsl.json", 70.0)  # beyond the field of view: cut by the right edge
+    out = tmp_path / "check.json"
+    assert main(["check", str(layout), "--audio", str(right_noise), "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "speaker" in printed and "agrees" in printed and "ok: every box agrees with the sound" in printed
+    data = json.loads(out.read_text())
+    assert data["ok"] is True
+    assert data["objects"][0]["id"] == 0 and data["objects"][0]["name"] == "speaker"
+    assert data["objects"][0]["flags"] == []
+
+
+def test_a_box_on_the_wrong_side_is_flagged_yet_exits_0(tmp_path: Path, right_noise: Path, capsys) -> None:
+    # The recording is found through the layout's own "audio" field (relative to the layout's folder).
+    audio = tmp_path / "take.wav"
+    audio.write_bytes(right_noise.read_bytes())
+    layout = _layout(tmp_path / "left.vsl.json", -35.0, audio="take.wav")
+    out = tmp_path / "check.json"
+    assert main(["check", str(layout), "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "keyframe 1 (0.0 s): the box is at -35° (left) but the sound is at +" in printed
+    assert "1 of 1 object(s) disagree with the sound" in printed
+    data = json.loads(out.read_text())
+    assert data["ok"] is False and len(data["objects"][0]["flags"]) == 3
+
+
+def test_an_analysis_json_is_used_as_it_is(tmp_path: Path, right_noise: Path, capsys) -> None:
+    analysis = tmp_path / "a.json"
+    assert main(["analyze", str(right_noise), "--json", str(analysis)]) == 0
+    layout = _layout(tmp_path / "x.vsl.json", -35.0, offscreen=[{"name": "radio", "source_id": 0}])
+    capsys.readouterr()
+    assert main(["check", str(layout), "--analysis", str(analysis)]) == 0
+    printed = capsys.readouterr().out
+    assert "a.json" in printed and "off screen (not checked): source(s) 0" in printed
+    assert "matches no measured source" in printed
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--tolerance", "0"], "--tolerance must be above 0"),
+    (["--audio", "a.wav", "--analysis", "a.json"], "not both"),
+    ([], "does not name its recording"),
+    (["--audio", "/nonexistent/take-9.wav"], "take-9.wav"),
+    (["--analysis", "/nonexistent/a.json"], "a.json"),
+])
+def test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys, extra: list[str], message: str) -> None:
+    layout = _layout(tmp_path / "x.vsl.json", 35.0)
+    assert main(["check", str(layout), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err
+
+
+def test_a_broken_layout_exits_2_naming_the_field(tmp_path: Path, right_noise: Path, capsys) -> None:
+    broken = tmp_path / "broken.vsl.json"
+    broken.write_text(json.dumps({"format": "spa2v.vsl", "version": 1, "duration_s": 2.0, "keyframes": []}))
+    assert main(["check", str(broken), "--audio", str(right_noise)]) == 2
+    err = capsys.readouterr().err
+    assert "broken.vsl.json" in err and "keyframes" in err

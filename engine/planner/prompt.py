@@ -4,7 +4,9 @@ The structure follows SpA2V (section 3.1, appendix A): a system instruction cast
 director and fixes the canvas, the layout shape and the listening strategy; k example conversations
 (audio + request → reasoning + layout) show the task; the user's recording comes last. Beyond the
 paper, the cues our own analysis measured can be written into the user turns as text
-(``include_cues``), and a finished layout can be revised in further turns (:func:`build_revision_messages`).
+(``include_cues``), with each source's event timeline when the caller has one (``events``: when each
+source starts and stops sounding, as Audio-Agent gives its planner timed events), and a finished
+layout can be revised in further turns (:func:`build_revision_messages`).
 
 Messages are plain Chat Completions dicts, so any OpenAI-compatible endpoint takes them. Audio goes as
 ``{"type": "input_audio", "input_audio": {"data": <base64 WAV>, "format": "wav"}}`` with both channels
@@ -32,7 +34,8 @@ import soundfile as sf
 from scipy import signal
 
 from engine.audio.io import open_audio, resample_ratio
-from engine.audio.model import Analysis, Motion, RecordingKind
+from engine.audio.model import Analysis, Motion, RecordingKind, Source
+from engine.audition.events import SourceEvents, describe_events
 from engine.errors import InputError
 from engine.layout.model import keyframe_times
 from engine.planner.camera import Camera
@@ -233,12 +236,18 @@ def _x_words(camera: Camera, start_deg: float, end_deg: float) -> str:
     return a if a == b else f"{a} -> {b}"
 
 
-def cue_summary(analysis: Analysis, camera: Camera | None = None) -> str:
+def cue_summary(
+    analysis: Analysis, camera: Camera | None = None, events: Sequence[SourceEvents] | None = None
+) -> str:
     """The measured cues of a recording in words, for the model (and for an example's ``cue_summary``).
 
     Per source (most confident first): side, azimuth start → end with the canvas x it maps to, motion,
     level trend, when it sounds and the analysis's confidence; and the recording kind. Positive azimuth
     is right (SPEC.md). The numbers are rounded: they are hints, not data to copy.
+
+    ``events`` (:func:`engine.audition.events.source_events` of the same recording), when given, replace
+    the tracks' coarse "sounding" spans with the event timeline (onset-offset per source, under the same
+    "Source N" names) and tell the model that objects enter when their sound starts.
     """
     camera = camera or Camera()
     kind = analysis.kind
@@ -261,7 +270,7 @@ def cue_summary(analysis: Analysis, camera: Camera | None = None) -> str:
             level = f"getting quieter by {abs(src.level_change_db):.0f} dB"
         else:
             level = "steady in level"
-        spans = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in src.active[:4])
+        spans = "" if events is not None else ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in src.active[:4])
         when = f", sounding {spans}" if spans else ""
         lines.append(
             f"- Source {number}: {src.side.value}, azimuth {src.azimuth_start_deg:+.0f} -> "
@@ -269,9 +278,28 @@ def cue_summary(analysis: Analysis, camera: Camera | None = None) -> str:
             f"{_motion_words(src.motion)}, "
             f"{level}{when}; confidence {src.confidence:.2f}."
         )
+    if events is not None and sources:
+        lines += _timeline_lines(sources, events)
     for warning in analysis.warnings:
         lines.append(f"- Note: {warning}")
     return "\n".join(lines)
+
+
+def _timeline_lines(sources: Sequence[Source], events: Sequence[SourceEvents]) -> list[str]:
+    """The event timeline under the cue summary's "Source N" names, and what it means for the layout.
+
+    Events of ids the analysis does not hold are left out: the model could not tie them to a source.
+    """
+    number = {src.id: n for n, src in enumerate(sources, start=1)}
+    known = sorted((ev for ev in events if ev.source_id in number), key=lambda ev: number[ev.source_id])
+    names = {src_id: f"Source {n}" for src_id, n in number.items()}
+    return [
+        f"- When each source sounds (measured onset–offset, seconds): "
+        f"{describe_events(known, names)}.",
+        "- Objects should appear when their sound starts and may leave when it stops: leave an object out of "
+        "the keyframes before its first onset; after its sound ends for good it may leave the picture. "
+        "A pause shorter than the keyframe spacing does not make it leave.",
+    ]
 
 
 def _round_boxes(value: Any, key: str = "") -> Any:
@@ -356,18 +384,21 @@ def build_plan_messages(
     n_keyframes: int = DEFAULT_KEYFRAMES,
     labels: str | None = None,
     include_cues: bool = True,
+    events: Sequence[SourceEvents] | None = None,
 ) -> BuiltPrompt:
     """The whole planning conversation: system, k example pairs, then the user's audio and request.
 
     ``user_wav`` comes from :func:`encode_audio_wav`; ``analysis`` gives the clip's duration and, with
-    ``include_cues``, the measured cues written into the user turn.
+    ``include_cues``, the measured cues written into the user turn. ``events`` (the recording's event
+    timeline, :func:`engine.audition.events.source_events`) join those cues when given; they are measured
+    cues too, so ``include_cues=False`` leaves them out as well.
     """
     pairs, names = example_turns(examples, include_cues)
     messages: list[dict[str, Any]] = [
         {"role": "system", "content": system_instruction(n_keyframes, with_examples=bool(pairs))},
         *pairs,
     ]
-    text = user_request_text(analysis, n_keyframes, labels, include_cues, _audio_seconds(user_wav))
+    text = user_request_text(analysis, n_keyframes, labels, include_cues, _audio_seconds(user_wav), events)
     messages.append({"role": "user", "content": [audio_part(user_wav), text_part(text)]})
     return BuiltPrompt(messages, names, text)
 
@@ -378,13 +409,14 @@ def user_request_text(
     labels: str | None,
     include_cues: bool,
     heard_s: float | None = None,
+    events: Sequence[SourceEvents] | None = None,
 ) -> str:
-    """The text of the user's planning request for ``analysis``."""
+    """The text of the user's planning request for ``analysis`` (with ``events`` in its cues, if given)."""
     return request_text(
         float(analysis.duration_s),
         n_keyframes,
         labels=labels,
-        cue_text=cue_summary(analysis) if include_cues else None,
+        cue_text=cue_summary(analysis, events=events) if include_cues else None,
         heard_s=heard_s,
     )
 
@@ -407,12 +439,14 @@ def build_revision_messages(
     history: Sequence[RevisionTurn] = (),
     labels: str | None = None,
     include_cues: bool = True,
+    events: Sequence[SourceEvents] | None = None,
 ) -> BuiltPrompt:
     """A multi-turn revision: system, the user's audio + original request, the layouts so far as the
     model's answers with the user's change requests between them, and the new change request last.
 
     ``history`` holds earlier rounds (oldest first): each a layout the model proposed and the change
     the user then asked for; ``current_layout`` is the layout as it stands now (possibly edited by hand).
+    ``events`` as in :func:`build_plan_messages`.
     """
     if not request or not request.strip():
         raise InputError("the change request is empty; say what should change, e.g. 'move the car further left'")
@@ -420,7 +454,7 @@ def build_revision_messages(
     messages: list[dict[str, Any]] = [
         {"role": "system", "content": system_instruction(n_keyframes, with_examples=False)},
     ]
-    text = user_request_text(analysis, n_keyframes, labels, include_cues, _audio_seconds(user_wav))
+    text = user_request_text(analysis, n_keyframes, labels, include_cues, _audio_seconds(user_wav), events)
     messages.append({"role": "user", "content": [audio_part(user_wav), text_part(text)]})
     for turn in history:
         messages.append({"role": "assistant", "content": answer_text(turn.layout)})

@@ -22,6 +22,7 @@ import soundfile as sf
 
 from engine.audio.hear import analyze
 from engine.audio.model import Analysis
+from engine.audition.events import SourceEvents
 from engine.errors import Cancelled, InputError
 from engine.planner import prompt as prompts
 from engine.planner.llm import (
@@ -510,6 +511,28 @@ def test_the_user_turn_says_when_the_audio_was_cut(analysis: Analysis) -> None:
     text = prompts.request_text(60.0, 5, heard_s=30.0)
     assert "first 30 s" in text
     assert "first" not in prompts.request_text(analysis.duration_s, 5, heard_s=analysis.duration_s)
+
+
+def test_the_event_timeline_reaches_the_user_message(user_audio: Path, analysis: Analysis) -> None:
+    wav = encode_audio_wav(user_audio)
+    source = analysis.sources[0]
+    events = [SourceEvents(source.id, [(0.12, 0.48), (0.61, 0.97)]), SourceEvents(99, [(0.0, 0.5)])]
+    built = prompts.build_plan_messages(wav, analysis, events=events)
+    text = _text_of(built.messages[-1])
+    assert built.user_text == text
+    assert "Source 1: 0.1–0.5 s, 0.6–1.0 s" in text
+    assert "source 99" not in text.lower()  # an id the analysis does not hold cannot be tied to a source
+    assert "appear when their sound starts and may leave when it stops" in text
+    # The timeline replaces the tracks' coarse spans; without events the request is as before.
+    assert "sounding" not in text
+    plain = prompts.build_plan_messages(wav, analysis)
+    assert plain.user_text == prompts.user_request_text(analysis, prompts.DEFAULT_KEYFRAMES, None, True,
+                                                        1.0)
+    assert "onset" not in plain.user_text and "sound starts" not in plain.user_text
+    # The events are measured cues: without cues there are no events either.
+    assert "0.1–0.5 s" not in prompts.build_plan_messages(wav, analysis, include_cues=False, events=events).user_text
+    revision = prompts.build_revision_messages(vsl(), "move it left", wav, analysis, events=events)
+    assert "Source 1: 0.1–0.5 s, 0.6–1.0 s" in _text_of(revision.messages[1])
 
 
 def test_scripted_server_records_requests_to_other_paths(server: FakeOpenAIServer) -> None:

@@ -115,6 +115,12 @@ class Nudge(LayoutCommand):
         return True
 
 
+class SetOffscreen(LayoutCommand):
+    """A measured sound marked off screen, or back on screen."""
+
+    default_text = "Mark sound off screen"
+
+
 class AddObject(LayoutCommand):
     """A new object drawn on one frame."""
 
@@ -533,6 +539,12 @@ class LayoutDocument(QObject):
     def set_video_caption(self, text: str) -> bool:
         """The video caption set to ``text``."""
         return self._apply(SetVideoCaption, lambda layout: edit.set_video_caption(layout, text))
+
+    def set_offscreen(self, source_id: int, offscreen: bool, name: str = "") -> bool:
+        """Measured source ``source_id`` marked off screen (``offscreen``) or back on screen, undoably."""
+        text = "Mark sound off screen" if offscreen else "Mark sound on screen"
+        return self._apply(SetOffscreen, lambda layout: edit.set_offscreen(layout, source_id, offscreen, name),
+                           command_kwargs={"text": text})
 
     def replace_layout(self, layout: VideoLayout, text: str = "Plan") -> bool:
         """``layout`` (a planner's result) replaces the current layout as one undoable command called ``text``."""

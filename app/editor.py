@@ -41,6 +41,8 @@ from app.tasks import (
     revise_task,
 )
 from app.workers import TaskRunner
+from engine.check.consistency import BoxDirection, Checker, CheckReport, KeyframeCheck
+from engine.check.sounding import shared_label_groups, sounding_objects
 from engine.layout.interp import boxes_at, boxes_at_times
 from engine.layout.model import VideoLayout
 from ui.caption_panel import CaptionPanel
@@ -99,6 +101,11 @@ class EditorController(QObject):
         self.duration_s = 0.0
         self.last_video: Path | None = None
         self._initial_plan = False
+        #: The consistency check against the recording's sources (None without an analysis): it keeps the
+        #: object ↔ source matching across edits, so the box being dragged is the one that gets flagged.
+        self.checker: Checker | None = None
+        self.check_report: CheckReport | None = None
+        self._shared_labels = False
         #: The last rendered video's frames, shown on the canvas at the playhead (so Play plays it with its
         #: sound, the recording's); None before a render or when switched off.
         self.video_frames: np.ndarray | None = None
@@ -186,6 +193,9 @@ class EditorController(QObject):
         self.audio_path = Path(path) if path is not None else None
         self.analysis = analysis
         self.duration_s = float(duration_s)
+        sources = getattr(analysis, "sources", None)
+        self.checker = Checker(analysis) if sources else None
+        self.check_report = None
         self.refresh()
 
     def set_time(self, time_s: float) -> None:
@@ -194,12 +204,31 @@ class EditorController(QObject):
 
     # --- refreshing the views from the document ------------------------------------------------------
 
-    def _frame_boxes(self, layout: VideoLayout, time_s: float) -> list[CanvasBox]:
+    def _frame_boxes(self, layout: VideoLayout, time_s: float, checked: bool = False) -> list[CanvasBox]:
+        """The boxes shown at ``time_s``; ``checked``: with the consistency check's verdict on each (the frame
+        on screen; the onion-skin frames around it go without)."""
         doc = self.document
+        verdicts: dict[int, KeyframeCheck] = {}
+        sounding: set[int] = set()
+        if checked and self.checker is not None and self.check_report is not None:
+            verdicts = self.checker.check_frame(layout, time_s)
+            if self._shared_labels:
+                sounding = sounding_objects(layout, self.analysis, [time_s])[float(time_s)]
         return [
-            CanvasBox(b.id, b.name, b.box, doc.colour(b.id), b.is_keyframe, doc.is_locked(b.id), doc.is_visible(b.id))
+            CanvasBox(b.id, b.name, b.box, doc.colour(b.id), b.is_keyframe, doc.is_locked(b.id), doc.is_visible(b.id),
+                      flag=self._frame_flag(verdicts.get(b.id)), sounding=b.id in sounding)
             for b in boxes_at(layout, time_s)
         ]
+
+    def _frame_flag(self, verdict: KeyframeCheck | None) -> str:
+        """What the box on screen gets wrong, in one sentence ("" when it agrees or was not checked)."""
+        if verdict is None or verdict.agrees:
+            return ""
+        if verdict.source_azimuth_deg is None:
+            return "This box matches no measured source: no sound is heard where it stands."
+        direction = BoxDirection(verdict.box_azimuth_deg, verdict.edge).describe()
+        return (f"At {verdict.time_s:.2f} s this box is {direction}, but its sound is heard at "
+                f"{verdict.source_azimuth_deg:+.0f}°.")
 
     @Slot()
     def refresh(self) -> None:
@@ -217,8 +246,11 @@ class EditorController(QObject):
         self._refresh_time()
 
     def _refresh_layout(self, layout: VideoLayout) -> None:
-        """What changes only with the layout or the objects' display: frame size, box paths, timeline lanes."""
+        """What changes only with the layout or the objects' display: frame size, box paths, timeline lanes,
+        the consistency check (live while a box is dragged: each step of a drag changes the layout)."""
         doc = self.document
+        self.check_report = self.checker.check(layout) if self.checker is not None else None
+        self._shared_labels = bool(shared_label_groups(layout))
         self.canvas.set_canvas_size(layout.canvas.width, layout.canvas.height, RENDER_ASPECT)
         paths: dict[int, list[tuple[float, float]]] = {}
         for frame in boxes_at_times(layout, np.linspace(0.0, layout.duration_s, 41)):
@@ -245,7 +277,7 @@ class EditorController(QObject):
         if layout is None:
             return
         t = doc.time_s
-        current = self._frame_boxes(layout, t)
+        current = self._frame_boxes(layout, t, checked=True)
         self.canvas.set_boxes(current)
         step = 1.0 / 8.0
         self.canvas.set_onion(self._frame_boxes(layout, max(0.0, t - step)),
@@ -253,9 +285,12 @@ class EditorController(QObject):
         self.canvas.set_selected(doc.selected)
         self._show_video_frame()
         on_screen = {b.object_id for b in current}
+        checks = {c.id: c for c in self.check_report.objects} if self.check_report is not None else {}
         self.objects.set_rows([
             ObjectRow(object_id, name, doc.colour(object_id), doc.is_visible(object_id), doc.is_locked(object_id),
-                      object_id in on_screen)
+                      object_id in on_screen,
+                      flags=tuple(checks[object_id].flags) if object_id in checks else None,
+                      source_id=checks[object_id].source_id if object_id in checks else None)
             for object_id, name in layout.names_by_id().items()
         ])
         self.objects.set_selected(doc.selected)
@@ -328,6 +363,8 @@ class EditorController(QObject):
     @Slot(object)
     def _on_plan(self, outcome: PlanOutcome) -> None:
         self.planner.set_busy(False)
+        if self.checker is not None:
+            self.checker.match(outcome.layout)  # a new plan: its objects are matched afresh
         if self._initial_plan:
             self.document.set_layout(outcome.layout, clean=True)
         else:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -90,6 +90,23 @@ class _LinearResampler:
         self._phase = positions[-1] + self.step - (n - 1)
         self._prev = data[-1:]
         return out.astype(np.float32)
+
+
+class ArraySource:
+    """Samples in memory that the :class:`Player` plays like a file (an audition of the layout, say)."""
+
+    def __init__(self, samples: np.ndarray, sample_rate: int) -> None:
+        samples = np.asarray(samples, dtype=np.float32)
+        if samples.ndim != 2 or samples.shape[1] != 2 or int(sample_rate) <= 0:
+            raise ValueError(f"expected (n, 2) samples and a positive rate, got {samples.shape} at {sample_rate}")
+        self.samples = np.ascontiguousarray(samples)
+        self.sample_rate = int(sample_rate)
+        self.frames = int(samples.shape[0])
+
+    def blocks(self, block_frames: int, start: int = 0) -> Iterator[np.ndarray]:
+        """Consecutive (n, 2) float32 blocks from ``start`` to the end; the last one may be shorter."""
+        for at in range(max(0, int(start)), self.frames, int(block_frames)):
+            yield self.samples[at:at + int(block_frames)]
 
 
 class Player(QObject):
@@ -200,6 +217,17 @@ class Player(QObject):
         if self._stream is not None:
             self._start_feeder()
         self.positionChanged.emit(0.0)
+
+    def switch_source(self, source: Any) -> None:
+        """Play ``source`` from the same time on, playing if it was (A/B listening: the recording and another
+        version of it, of the same length)."""
+        was_playing, at = self._playing, self.position_s
+        if was_playing:
+            self.pause()
+        self.load(source)
+        self.seek(at)
+        if was_playing:
+            self.play()
 
     def play(self) -> None:
         if self._stream is None or self._playing:

@@ -238,6 +238,8 @@ class StudioWindow(QMainWindow):
         self.sources_table.sourceSelected.connect(
             lambda sid: self.cues.highlight_source(None if sid < 0 else sid)
         )
+        self.sources_table.offscreenToggled.connect(self._on_offscreen_toggled)
+        self.editor.document.layoutChanged.connect(self._show_offscreen)
         self.runner.statusChanged.connect(self.status_label.setText)
         self.runner.progressChanged.connect(lambda p: self.progress_bar.setValue(round(p)))
         self.runner.partialResult.connect(self._on_partial)
@@ -425,6 +427,18 @@ class StudioWindow(QMainWindow):
         self.error_box = box
         box.open()
 
+    def _on_offscreen_toggled(self, source_id: int, offscreen: bool) -> None:
+        """The user ticked a source off screen (or back on): an undoable edit of the layout."""
+        if self.editor.document.layout is None:
+            self.sources_table.set_offscreen(frozenset())
+            self.status_label.setText("Plan a layout first: off-screen sounds are part of the layout.")
+            return
+        self.editor.document.set_offscreen(source_id, offscreen)
+
+    def _show_offscreen(self) -> None:
+        layout = self.editor.document.layout
+        self.sources_table.set_offscreen(frozenset() if layout is None else layout.offscreen_source_ids())
+
     def show_loaded(self, loaded: LoadedAudio) -> None:
         """Show a fully analysed recording (replaces what was shown)."""
         analysis = loaded.analysis
@@ -433,7 +447,9 @@ class StudioWindow(QMainWindow):
         self.waveform.set_peaks(loaded.peaks)
         self.cues.set_analysis(analysis)
         self.meters.set_analysis(analysis)
-        self.sources_table.set_sources(analysis.sources)
+        layout = self.editor.document.layout
+        self.sources_table.set_sources(analysis.sources,
+                                       frozenset() if layout is None else layout.offscreen_source_ids())
         self.transport.set_duration(loaded.peaks.duration_s)
         warnings = list(dict.fromkeys([*loaded.audio.warnings, *analysis.warnings]))
         self.banner.setText("⚠ " + "\n⚠ ".join(warnings) if warnings else "")

@@ -59,7 +59,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.palette import BACKGROUND, CURSOR, FOREGROUND, source_colour
+from ui.palette import BACKGROUND, CURSOR, FLAG_COLOUR, FOREGROUND, source_colour
 
 #: A box as ``(x0, y0, x1, y1)`` in canvas pixels.
 Box = tuple[float, float, float, float]
@@ -127,7 +127,9 @@ class CanvasBox:
 
     ``box`` is ``(x0, y0, x1, y1)`` in canvas pixels. ``is_keyframe`` False marks a box interpolated between
     keyframes (drawn dashed and faded); ``locked`` boxes cannot be moved or resized; invisible boxes are
-    neither drawn nor hit.
+    neither drawn nor hit. ``flag`` says how the box disagrees with the sound ("" when it agrees): the box
+    is outlined in the warning colour and its tab starts with ⚠. ``sounding`` marks, among boxes sharing a
+    label, the one the audio points to (its tab starts with ♪).
     """
 
     object_id: int
@@ -137,6 +139,8 @@ class CanvasBox:
     is_keyframe: bool
     locked: bool = False
     visible: bool = True
+    flag: str = ""
+    sounding: bool = False
 
 
 # --- geometry (pure functions of canvas pixels) ------------------------------------------------------
@@ -348,27 +352,30 @@ class _BoxItem(QGraphicsRectItem):
         """
         self.setVisible(box.visible)
         colour = QColor(box.colour)
-        style = (colour.rgba(), box.is_keyframe, box.locked, selected, hovered)
+        flagged = bool(box.flag)
+        style = (colour.rgba(), box.is_keyframe, box.locked, selected, hovered, flagged)
         if style != self._style:
             self._style = style
-            self.setPen(self._pen(colour, box.is_keyframe, selected))
+            self.setPen(self._pen(QColor(FLAG_COLOUR) if flagged else colour, box.is_keyframe, selected, flagged))
             self.setBrush(self._brush(colour, box.is_keyframe, box.locked, selected, hovered))
             self.label.setOpacity(1.0 if box.is_keyframe else 0.7)
         x0, y0, x1, y1 = rect
         qrect = QRectF(x0, y0, x1 - x0, y1 - y0)
         if qrect != self.rect():
             self.setRect(qrect)
-        self.label.set_content(box.name, colour, box.locked, label_inside)
+        marks = ("⚠ " if flagged else "") + ("♪ " if box.sounding else "")
+        self.label.set_content(marks + box.name, colour, box.locked, label_inside)
+        self.setToolTip(box.flag)
         # A long name near the right edge slides left rather than leave the frame.
         self.label.setPos(max(0.0, min(x0, label_right_px - self.label.boundingRect().width() / scale_x)), y0)
 
     @staticmethod
-    def _pen(colour: QColor, is_keyframe: bool, selected: bool) -> QPen:
+    def _pen(colour: QColor, is_keyframe: bool, selected: bool, flagged: bool = False) -> QPen:
         ink = QColor(colour)
         if not is_keyframe:
             ink.setAlpha(180)
         style = Qt.PenStyle.SolidLine if is_keyframe else Qt.PenStyle.DashLine
-        pen = _cosmetic_pen(ink, 2.5 if selected else 1.6, style)
+        pen = _cosmetic_pen(ink, 2.5 if selected or flagged else 1.6, style)
         pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
         return pen
 

@@ -30,9 +30,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.palette import FLAG_COLOUR
+
 #: Columns, left to right.
-COL_ID, COL_COLOUR, COL_LABEL, COL_VISIBLE, COL_LOCKED, COL_ON_SCREEN = range(6)
-COLUMNS = ("Id", "", "Label", "Visible", "Locked", "Now")
+COL_ID, COL_COLOUR, COL_LABEL, COL_VISIBLE, COL_LOCKED, COL_ON_SCREEN, COL_SOUND = range(7)
+COLUMNS = ("Id", "", "Label", "Visible", "Locked", "Now", "Sound")
 COLUMN_TIPS = (
     "The object's id: stable across keyframes",
     "The object's colour: double-click to change it",
@@ -40,6 +42,7 @@ COLUMN_TIPS = (
     "Shown on the canvas and in the preview",
     "Locked objects cannot be moved or resized on the canvas",
     "Whether the object has a box in the current frame",
+    "Whether the box agrees with where its sound is heard (the consistency check)",
 )
 ON_SCREEN_TEXT = ("off screen", "on screen")
 _ON_SCREEN_COLOURS = (QColor("#8b949e"), QColor("#2ea043"))
@@ -59,6 +62,23 @@ class ObjectRow:
     visible: bool = True
     locked: bool = False
     on_screen: bool = True
+    #: How the object disagrees with the sound (one line per problem); empty when it agrees. None: not checked
+    #: (no recording analysed).
+    flags: tuple[str, ...] | None = None
+    #: The measured source the object stands for, when the check matched one.
+    source_id: int | None = None
+
+
+def _sound_cell(data: ObjectRow) -> tuple[str, str, str]:
+    """The Sound column's text, tooltip and colour for ``data``."""
+    heard = f"source #{data.source_id}" if data.source_id is not None else "no measured source"
+    if data.flags is None:
+        return "–", "Not checked: open the recording to check the layout against it", _HIDDEN_TEXT
+    if not data.flags:
+        return "✓ agrees", f"Agrees with {heard}", "#2ea043"
+    count = len(data.flags)
+    return (f"⚠ {count} issue{'s' if count > 1 else ''}", f"Compared with {heard}:\n" + "\n".join(data.flags),
+            FLAG_COLOUR)
 
 
 def _swatch_icon(colour: QColor, size: int = 14) -> QIcon:
@@ -256,6 +276,12 @@ class ObjectPanel(QWidget):
             on_screen.setForeground(QBrush(_ON_SCREEN_COLOURS[int(data.on_screen)]))
             on_screen.setToolTip("Has a box in the current frame" if data.on_screen
                                  else "No box in the current frame (not listed by the keyframes around it)")
+        sound = self._item(row, COL_SOUND)
+        text, tip, ink = _sound_cell(data)
+        if sound.text() != text or sound.toolTip() != tip:
+            sound.setText(text)
+            sound.setToolTip(tip)
+            sound.setForeground(QBrush(QColor(ink)))
 
     # --- the user's intent --------------------------------------------------------------------------
 

@@ -12,6 +12,8 @@ GRID_ALPHA = 0.18
 LEFT_CHANNEL = "#4ea1ff"
 RIGHT_CHANNEL = "#ff8a4e"
 CURSOR = "#ffd84e"
+#: Boxes and rows that disagree with the sound.
+FLAG_COLOUR = "#ffa200"
 
 CUE_COLOURS = {
     "ild_db": "#7ee787",

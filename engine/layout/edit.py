@@ -35,6 +35,7 @@ from engine.layout.model import (
     Canvas,
     Keyframe,
     LayoutObject,
+    OffscreenSource,
     VideoLayout,
     validation_message,
 )
@@ -206,6 +207,16 @@ def set_caption(layout: VideoLayout, index: int, text: str) -> VideoLayout:
 def set_video_caption(layout: VideoLayout, text: str) -> VideoLayout:
     """The layout with the video caption ``text``."""
     return _validated(layout, video_caption=str(text))
+
+
+def set_offscreen(layout: VideoLayout, source_id: int, offscreen: bool, name: str = "") -> VideoLayout:
+    """The layout with measured source ``source_id`` marked off screen (heard, not seen: no box, left out of the
+    check and the render's grounding) or back on screen. ``name`` (default "sound <id>") labels the entry."""
+    kept = tuple(entry for entry in layout.offscreen if entry.source_id != source_id)
+    if offscreen:
+        kept = (*kept, OffscreenSource(name=name.strip() or f"sound {source_id}", source_id=int(source_id)))
+        kept = tuple(sorted(kept, key=lambda entry: (entry.source_id is None, entry.source_id or 0, entry.name)))
+    return _validated(layout, offscreen=kept)
 
 
 # ------------------------------------------------------------------------------------ objects

@@ -144,3 +144,31 @@ def test_real_sounddevice_path_never_crashes(qtbot, audio_and_samples) -> None:
     if not player.available:
         assert player.unavailable_reason.startswith("Playback is off")
     player.close()
+
+
+def test_switching_to_another_version_keeps_the_time_and_plays_it(qtbot, player, audio_and_samples) -> None:
+    """A/B listening: the layout's audition takes over from the recording where it was, still playing."""
+    from app.playback import ArraySource
+
+    audio, samples = audio_and_samples
+    player.load(audio)
+    player.play()
+    _wait_buffered(qtbot, player, 1000)
+    player.factory.stream.pull(1000)
+    other = -samples  # a version of the same length that is easy to recognise
+    player.switch_source(ArraySource(other, RATE))
+    assert player.is_playing and player.position_frames == 1000
+    _wait_buffered(qtbot, player, 600)
+    np.testing.assert_array_equal(player.factory.stream.pull(600), other[1000:1600])
+    player.switch_source(audio)  # and back
+    _wait_buffered(qtbot, player, 400)
+    np.testing.assert_array_equal(player.factory.stream.pull(400), samples[1600:2000])
+
+
+def test_array_source_checks_its_shape() -> None:
+    from app.playback import ArraySource
+
+    with pytest.raises(ValueError, match=r"\(n, 2\)"):
+        ArraySource(np.zeros(10), RATE)
+    blocks = list(ArraySource(np.zeros((10, 2)), RATE).blocks(4, start=3))
+    assert [len(b) for b in blocks] == [4, 3]

@@ -327,3 +327,12 @@ def test_a_chain_of_edits_stays_valid(layout: VideoLayout) -> None:
     valid(result)
     assert result.times == [0.5, 1.25, 2.0, 3.5, 4.0]
     assert boxes(result)[0][0] == (0.0, 100.0, 40.0, 130.0)
+
+
+def test_set_offscreen_marks_and_unmarks_a_source_once(layout: VideoLayout) -> None:
+    marked = valid(edit.set_offscreen(layout, 2, True, "narrator"))
+    assert [(e.name, e.source_id) for e in marked.offscreen] == [("narrator", 2)]
+    again = valid(edit.set_offscreen(marked, 2, True))  # marking twice keeps one entry, renamed
+    assert [(e.name, e.source_id) for e in again.offscreen] == [("sound 2", 2)]
+    assert valid(edit.set_offscreen(marked, 2, False)).offscreen == ()
+    assert marked.keyframes == layout.keyframes  # no box changes

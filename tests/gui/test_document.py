@@ -25,6 +25,7 @@ from app.document import (
     ReplaceLayout,
     SetCaption,
     SetColour,
+    SetOffscreen,
     SetVideoCaption,
 )
 from engine.layout import edit
@@ -173,6 +174,7 @@ COMMANDS = [
     ("caption", SetCaption, None, 0.0, lambda d: d.set_caption(1, "the middle"), 2.0),
     ("caption-here", SetCaption, None, 4.0, lambda d: d.set_caption(None, "gone"), 4.0),
     ("video-caption", SetVideoCaption, None, 1.5, lambda d: d.set_video_caption("a street"), 1.5),
+    ("offscreen", SetOffscreen, None, 1.0, lambda d: d.set_offscreen(3, True, "narrator"), 1.0),
     ("plan", ReplaceLayout, None, 1.0, lambda d: d.replace_layout(edit.delete_object(layout(), 0)), 1.0),
 ]
 

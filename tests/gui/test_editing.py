@@ -178,3 +178,70 @@ def test_the_rendered_video_plays_on_the_canvas_at_the_playhead(qtbot, tmp_path)
     editor.set_show_video(False)
     assert not editor.canvas._background.isVisible()
     editor.shutdown()
+
+
+def _agreeing_layout() -> VideoLayout:
+    """Boxes where build_analysis's sources are heard: the car stays at −40°, the violin goes −30° → +45°."""
+    from engine.planner.camera import Camera
+
+    camera = Camera()
+    frames = []
+    for k, t in enumerate((0.0, 2.0, 4.0)):
+        violin_az = -30.0 + 75.0 * t / 4.0
+        frames.append({"time_s": t, "caption": f"frame {k}", "objects": [
+            {"id": 0, "name": "car", "box": list(camera.box(-40.0, 6.0, "car"))},
+            {"id": 1, "name": "violin", "box": list(camera.box(violin_az, 6.0, "violin"))}]})
+    return VideoLayout.from_json_dict({**LAYOUT, "keyframes": frames})
+
+
+def test_a_box_dragged_away_from_its_sound_is_flagged_live_and_undo_clears_it(qtbot) -> None:
+    from tests.gui.conftest import build_analysis
+
+    editor = EditorController()
+    editor.canvas.resize(640, 400)
+    editor.canvas.show()
+    qtbot.waitExposed(editor.canvas)
+    editor.set_recording(None, build_analysis(4.0), 4.0)
+    editor.document.set_layout(_agreeing_layout())
+    editor.set_time(2.0)
+    assert editor.check_report.ok and not any(b.flag for b in editor.canvas.boxes())
+    assert [row[-1] for row in editor.objects.row_texts()] == ["✓ agrees", "✓ agrees"]
+
+    car = next(b for b in editor.canvas.boxes() if b.object_id == 0)
+    viewport = editor.canvas.viewport()
+    start = editor.canvas.mapFromScene((car.box[0] + car.box[2]) / 2, (car.box[1] + car.box[3]) / 2)
+    end = editor.canvas.mapFromScene(400, (car.box[1] + car.box[3]) / 2)
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=start)
+    flagged_mid_drag = []
+    for step in range(1, 9):
+        qtbot.mouseMove(viewport, start + QPoint(round((end.x() - start.x()) * step / 8), 0))
+        flagged_mid_drag.append(bool(next(b for b in editor.canvas.boxes() if b.object_id == 0).flag))
+    assert flagged_mid_drag[-1] and not flagged_mid_drag[0]  # the verdict follows the drag, before the release
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=end)
+
+    shown = {b.object_id: b for b in editor.canvas.boxes()}
+    assert "but its sound is heard at -39°" in shown[0].flag and not shown[1].flag  # the dragged box, not its neighbour
+    assert not editor.check_report.ok
+    rows = editor.objects.row_texts()
+    assert rows[0][-1] == "⚠ 1 issue" and rows[1][-1] == "✓ agrees"
+    editor.document.undo_stack.undo()
+    assert editor.check_report.ok and not any(b.flag for b in editor.canvas.boxes())
+    editor.shutdown()
+
+
+def test_two_boxes_with_one_label_show_which_one_is_heard(qtbot) -> None:
+    from engine.planner.camera import Camera
+    from tests.gui.conftest import build_analysis
+
+    camera = Camera()
+    analysis = build_analysis(4.0)
+    analysis.sources[:] = analysis.sources[:1]  # one car heard, at −40°
+    two_cars = VideoLayout.from_json_dict({**LAYOUT, "keyframes": [{"time_s": 0.0, "caption": "", "objects": [
+        {"id": 0, "name": "car", "box": list(camera.box(35.0, 6.0, "car"))},
+        {"id": 1, "name": "car", "box": list(camera.box(-40.0, 6.0, "car"))}]}]})
+    editor = EditorController()
+    editor.set_recording(None, analysis, 4.0)
+    editor.document.set_layout(two_cars)
+    editor.set_time(0.0)
+    assert {b.object_id: b.sounding for b in editor.canvas.boxes()} == {0: False, 1: True}
+    editor.shutdown()

@@ -262,7 +262,7 @@ def test_set_rows_and_set_selected_emit_nothing(panel):
     panel.set_rows(ROWS[:2])
     panel.set_selected(None)
     assert rec.events == []
-    assert panel.row_texts()[0] == ["0", "", "car", "☑", "☐", "on screen"]
+    assert panel.row_texts()[0] == ["0", "", "car", "☑", "☐", "on screen", "–"]
 
 
 def test_selection_survives_set_rows(panel):
@@ -303,7 +303,7 @@ def test_set_rows_while_typing_keeps_the_typing(qtbot, panel):
     assert editor.text() == "truck"
     press_enter(qtbot, panel, editor)
     assert rec.of("renameRequested") == [(0, "truck")]
-    assert panel.row_texts()[0][-1] == "off screen"
+    assert panel.row_texts()[0][-2] == "off screen"
 
 
 def test_check_boxes_emit_visibility_and_lock(qtbot, panel):
@@ -481,3 +481,15 @@ def test_log_levels_copy_and_clear(qtbot):
     qtbot.mouseClick(log.clear_button, LEFT)
     assert log.entries() == [] and log.view.toPlainText() == "" and log.summary.text() == ""
     assert not log.copy_button.isEnabled()
+
+
+def test_the_sound_column_says_whether_each_box_agrees_with_the_recording(qtbot) -> None:
+    panel = ObjectPanel()
+    qtbot.addWidget(panel)
+    flag = "keyframe 3 (4.0 s): the box is at −42° (left) but the sound is at +35° (right)"
+    panel.set_rows([ObjectRow(0, "car", "#123456", flags=(), source_id=1),
+                    ObjectRow(1, "dog", "#654321", flags=(flag,), source_id=0),
+                    ObjectRow(2, "tree", "#abcdef")])
+    assert [row[-1] for row in panel.row_texts()] == ["✓ agrees", "⚠ 1 issue", "–"]
+    tips = [panel.table.item(row, panel.table.columnCount() - 1).toolTip() for row in range(3)]
+    assert tips[0] == "Agrees with source #1" and flag in tips[1] and "source #0" in tips[1]

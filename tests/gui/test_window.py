@@ -21,9 +21,9 @@ def test_loading_a_file_shows_waveform_cues_and_sources(qtbot, window, stereo_wa
     load_and_wait(qtbot, window, stereo_wav)
     assert window.loaded is not None and window.loaded.path == stereo_wav
     rows = window.sources_table.row_texts()
-    assert [r[1:] for r in rows] == [
-        ["0", "left", "-40° → -38°", "stationary", "0.90"],
-        ["1", "right", "-30° → +45°", "moving right", "0.75"],
+    assert [r[1:7] for r in rows] == [
+        ["0", "left", "-40° → -38°", "stationary", "0.90", "☑"],
+        ["1", "right", "-30° → +45°", "moving right", "0.75", "☑"],
     ]
     assert set(window.cues.source_curves) == {0, 1}
     assert len(window.cues.legend.items) == 2
@@ -258,3 +258,23 @@ def test_screenshot_of_an_empty_studio(qtbot, tmp_path) -> None:
     shown = save_screenshot(str(tmp_path / "empty.png"), size=(1200, 760), state="empty")
     assert shown == {"state": "empty", "previews": 0, "rendering": False, "video": None}
     assert not QImage(str(tmp_path / "empty.png")).isNull()
+
+
+def test_marking_a_source_off_screen_is_an_undoable_layout_edit(qtbot, window, stereo_wav) -> None:
+    from PySide6.QtCore import Qt
+
+    from ui.sources import COL_ON_SCREEN
+
+    window.ask_to_save = False  # the edit leaves the project unsaved
+    load_and_wait(qtbot, window, stereo_wav)
+    qtbot.waitUntil(lambda: window.editor.document.layout is not None and not window.editor.plan_runner.busy,
+                    timeout=20000)
+    doc = window.editor.document
+    window.sources_table.item(1, COL_ON_SCREEN).setCheckState(Qt.CheckState.Unchecked)  # as a click does
+    assert doc.layout.offscreen_source_ids() == {1}
+    assert doc.undo_stack.undoText() == "Mark sound off screen"
+    doc.undo_stack.undo()
+    assert doc.layout.offscreen_source_ids() == set()
+    assert [row[COL_ON_SCREEN] for row in window.sources_table.row_texts()] == ["☑", "☑"]
+    doc.undo_stack.redo()
+    assert [row[COL_ON_SCREEN] for row in window.sources_table.row_texts()] == ["☑", "☐"]

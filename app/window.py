@@ -37,7 +37,7 @@ from ui.cues import CuePlots
 from ui.cursor import TimeCursor
 from ui.meters import MeterPanel
 from ui.planner_panel import PlanSettings
-from ui.sources import SourcesTable
+from ui.sources import SourcesTable, sounding_text
 from ui.transport import Transport
 from ui.waveform import WaveformView
 
@@ -448,8 +448,11 @@ class StudioWindow(QMainWindow):
         self.cues.set_analysis(analysis)
         self.meters.set_analysis(analysis)
         layout = self.editor.document.layout
+        events = loaded.events or []
+        self.cues.set_events(events)
         self.sources_table.set_sources(analysis.sources,
-                                       frozenset() if layout is None else layout.offscreen_source_ids())
+                                       frozenset() if layout is None else layout.offscreen_source_ids(),
+                                       sounds={e.source_id: sounding_text(e.intervals) for e in events})
         self.transport.set_duration(loaded.peaks.duration_s)
         warnings = list(dict.fromkeys([*loaded.audio.warnings, *analysis.warnings]))
         self.banner.setText("⚠ " + "\n⚠ ".join(warnings) if warnings else "")

@@ -220,6 +220,32 @@ class LoadedAudio:
     audio: Any  # engine.audio.io.AudioSource
     peaks: Any  # engine.audio.peaks.WaveformPeaks
     analysis: Any  # engine.audio.model.Analysis
+    #: When each source sounds (``engine.audition.events.SourceEvents``, one per source); None before.
+    events: Any = None
+
+
+#: Recordings up to this long get their events from the separated sources (seconds of work per minute);
+#: longer ones from the source tracks' own spans, which need no audio in memory.
+EVENTS_FROM_AUDIO_MAX_S = 600.0
+
+
+def find_events(path: Path, audio: Any, analysis: Any) -> list[Any]:
+    """When each of ``analysis``'s sources sounds: onsets and offsets on its separated signal, or, for long
+    recordings or when separation fails, the spans of its track."""
+    from engine.audio.io import load_stereo
+    from engine.audition.events import events_from_tracks, source_events
+    from engine.errors import InputError
+
+    if not analysis.sources:
+        return []
+    if audio.duration_s > EVENTS_FROM_AUDIO_MAX_S:
+        return events_from_tracks(analysis)
+    try:
+        stereo, rate, _ = load_stereo(path)
+        return source_events(stereo, rate, analysis)
+    except InputError as exc:  # a damaged tail, say: the tracks still say when each source sounds
+        log.warning("events of %s from the source tracks: %s", path.name, exc)
+        return events_from_tracks(analysis)
 
 
 def default_analyze(*args: Any, **kwargs: Any) -> Any:
@@ -236,9 +262,9 @@ def analysis_task(
 ) -> Task:
     """A task that opens ``path``, builds its waveform overview, then measures cues and sources.
 
-    Progress: opening 0–2 %, waveform overview 2–25 %, analysis 25–100 %. The overview is sent as a
-    partial result ``LoadedAudio(path, audio, peaks, analysis=None)`` so the waveform can be drawn
-    while the cues are measured. The result is a complete :class:`LoadedAudio`.
+    Progress: opening 0–2 %, waveform overview 2–25 %, analysis 25–90 %, when each source sounds 90–100 %.
+    The overview is sent as a partial result ``LoadedAudio(path, audio, peaks, analysis=None)`` so the
+    waveform can be drawn while the cues are measured. The result is a complete :class:`LoadedAudio`.
     """
     from engine.audio.io import open_audio
     from engine.audio.peaks import compute_peaks
@@ -263,11 +289,15 @@ def analysis_task(
         analysis = analyze(
             audio,
             settings=settings,
-            progress=lambda f: state.set_progress_value(25 + 75 * f),
+            progress=lambda f: state.set_progress_value(25 + 65 * f),
             is_cancelled=state.is_interruption_requested,
         )
         state.raise_if_cancelled()
+        state.set_progress_value(90)
+        state.set_status(f"Finding when each source of {path.name} sounds…")
+        events = find_events(path, audio, analysis)
+        state.raise_if_cancelled()
         state.set_progress_value(100)
-        return LoadedAudio(path, audio, peaks, analysis)
+        return LoadedAudio(path, audio, peaks, analysis, events)
 
     return run

@@ -14,6 +14,14 @@ COLUMNS = ("", "Id", "Side", "Azimuth", "Motion", "Confidence", "On screen", "So
 COL_ON_SCREEN, COL_SOUNDS = 6, 7
 
 
+def sounding_text(intervals: list[tuple[float, float]], most: int = 4) -> str:
+    """``0.0–2.4, 3.1–8.0 s``: when a source sounds, the first ``most`` spans and how many more."""
+    if not intervals:
+        return "silent"
+    shown = ", ".join(f"{start:.1f}–{end:.1f}" for start, end in intervals[:most]) + " s"
+    return shown + (f" (+{len(intervals) - most} more)" if len(intervals) > most else "")
+
+
 def _swatch(colour: QColor) -> QIcon:
     pixmap = QPixmap(14, 14)
     pixmap.fill(colour)

@@ -278,3 +278,26 @@ def test_marking_a_source_off_screen_is_an_undoable_layout_edit(qtbot, window, s
     assert [row[COL_ON_SCREEN] for row in window.sources_table.row_texts()] == ["☑", "☑"]
     doc.undo_stack.redo()
     assert [row[COL_ON_SCREEN] for row in window.sources_table.row_texts()] == ["☑", "☐"]
+
+
+def test_the_window_shows_when_each_source_sounds(qtbot, window, tmp_path) -> None:
+    """The events found for the recording's sources (here those of the stand-in analysis, on a recording whose
+    right channel stops half-way) are drawn as lanes and listed in the Sources dock."""
+    import soundfile as sf
+
+    from ui.sources import COL_SOUNDS
+
+    rate = 8000
+    rng = np.random.default_rng(3)
+    t = np.arange(4 * rate) / rate
+    left = 0.4 * rng.standard_normal(t.size)
+    right = 0.4 * rng.standard_normal(t.size) * (t < 2.0)
+    path = tmp_path / "gated.wav"
+    sf.write(path, np.stack([left * 0.9 + right * 0.1, left * 0.1 + right * 0.9], axis=1).astype(np.float32), rate)
+    load_and_wait(qtbot, window, path)
+    events = {e.source_id: e.intervals for e in window.loaded.events}
+    assert set(events) == {0, 1}
+    assert window.cues.event_lanes() == {sid: [tuple(map(float, span)) for span in spans]
+                                         for sid, spans in events.items() if spans}
+    texts = [row[COL_SOUNDS] for row in window.sources_table.row_texts()]
+    assert all(text.endswith(" s") or text == "silent" for text in texts)

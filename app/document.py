@@ -121,6 +121,12 @@ class SetOffscreen(LayoutCommand):
     default_text = "Mark sound off screen"
 
 
+class FollowSounds(LayoutCommand):
+    """Objects put on the keyframes where their sound is heard, and taken off the others."""
+
+    default_text = "Follow the sounds"
+
+
 class AddObject(LayoutCommand):
     """A new object drawn on one frame."""
 
@@ -545,6 +551,11 @@ class LayoutDocument(QObject):
         text = "Mark sound off screen" if offscreen else "Mark sound on screen"
         return self._apply(SetOffscreen, lambda layout: edit.set_offscreen(layout, source_id, offscreen, name),
                            command_kwargs={"text": text})
+
+    def follow_sounds(self, sounding: dict[int, Any]) -> bool:
+        """Each object of ``sounding`` (object id → spans in seconds) shown on the keyframes where it is heard
+        and nowhere else (:func:`engine.layout.edit.follow_sounds`), as one undoable command."""
+        return self._apply(FollowSounds, lambda layout: edit.follow_sounds(layout, sounding))
 
     def replace_layout(self, layout: VideoLayout, text: str = "Plan") -> bool:
         """``layout`` (a planner's result) replaces the current layout as one undoable command called ``text``."""

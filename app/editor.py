@@ -105,6 +105,8 @@ class EditorController(QObject):
         #: object ↔ source matching across edits, so the box being dragged is the one that gets flagged.
         self.checker: Checker | None = None
         self.check_report: CheckReport | None = None
+        #: When each measured source sounds: source id → spans in seconds (from the analysis task).
+        self.source_spans: dict[int, list[tuple[float, float]]] = {}
         self._shared_labels = False
         #: The last rendered video's frames, shown on the canvas at the playhead (so Play plays it with its
         #: sound, the recording's); None before a render or when switched off.
@@ -197,6 +199,23 @@ class EditorController(QObject):
         self.checker = Checker(analysis) if sources else None
         self.check_report = None
         self.refresh()
+
+    def follow_sounds(self) -> bool:
+        """Put each object on the keyframes where the source it stands for (the check's matching) is heard,
+        and take it off the others: one undoable command; says what happened in the status line."""
+        layout = self.document.layout
+        if layout is None or self.checker is None or not self.source_spans:
+            self.statusMessage.emit("Open a recording and plan first: objects follow the sounds measured in it.")
+            return False
+        self.checker.check(layout)
+        sounding = {object_id: self.source_spans.get(source_id, [])
+                    for object_id, source_id in self.checker.matches.items()}
+        before = layout
+        self._edit(self.document.follow_sounds(sounding))
+        changed = self.document.layout is not before
+        self.statusMessage.emit("Objects now appear while their sound is heard (undo to go back)." if changed
+                                else "Every object already appears exactly while its sound is heard.")
+        return changed
 
     def set_time(self, time_s: float) -> None:
         """The audio's playhead moved: show the boxes of that moment."""

@@ -284,6 +284,7 @@ class StudioWindow(QMainWindow):
             ("Paste keyframe", "Ctrl+Shift+V", doc.paste_keyframe),
             ("Hold (same as previous keyframe)", "H", doc.hold),
             ("Propagate box to following keyframes", "P", doc.propagate),
+            ("Objects follow their sounds (appear while heard)", "Ctrl+L", self.editor.follow_sounds),
             ("Draw a new box", "N", lambda: self.editor.canvas.set_draw_mode(True)),
             ("Delete the selected box", "Delete", lambda: self.editor._on_delete(doc.selected)
              if doc.selected is not None else None),
@@ -450,6 +451,7 @@ class StudioWindow(QMainWindow):
         layout = self.editor.document.layout
         events = loaded.events or []
         self.cues.set_events(events)
+        self.editor.source_spans = {e.source_id: list(e.intervals) for e in events}
         self.sources_table.set_sources(analysis.sources,
                                        frozenset() if layout is None else layout.offscreen_source_ids(),
                                        sounds={e.source_id: sounding_text(e.intervals) for e in events})

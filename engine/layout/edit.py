@@ -198,6 +198,38 @@ def propagate(layout: VideoLayout, index: int, object_id: int, add_missing: bool
     return _with_keyframes(layout, keyframes)
 
 
+def follow_sounds(layout: VideoLayout, sounding: dict[int, Sequence[tuple[float, float]]],
+                  slack_s: float | None = None) -> VideoLayout:
+    """Each object in ``sounding`` (object id → the spans, in seconds, when its sound is heard) shown on the
+    keyframes where it sounds and on no other: taken off the keyframes where it is silent, put on those where
+    it sounds but is missing (at the box it has on the nearest keyframe that lists it).
+
+    A keyframe counts as sounding when a span comes within ``slack_s`` of it (default: half the keyframe
+    spacing, so a sound between two keyframes keeps the object on both). An object that would sound on no
+    keyframe at all is left as it is (deleting it is the user's call); objects not in ``sounding`` too.
+    """
+    times = layout.times
+    if slack_s is None:
+        slack_s = 0.5 * (times[-1] - times[0]) / max(1, len(times) - 1)
+    keyframes = list(layout.keyframes)
+    for object_id, spans in sounding.items():
+        shown = [k for k, frame in enumerate(keyframes) if frame.object_by_id(object_id) is not None]
+        heard = [k for k, t in enumerate(times)
+                 if any(start - slack_s <= t <= end + slack_s for start, end in spans)]
+        if not shown or not heard:
+            continue
+        for k in range(len(keyframes)):
+            frame = keyframes[k]
+            present = frame.object_by_id(object_id)
+            if k not in heard and present is not None:
+                keyframes[k] = frame.replaced(objects=tuple(o for o in frame.objects if o.id != object_id))
+            elif k in heard and present is None:
+                nearest = min(shown, key=lambda j, k=k: (abs(j - k), j))
+                keyframes[k] = frame.replaced(objects=_by_id([*frame.objects,
+                                                             layout.keyframes[nearest].object_by_id(object_id)]))
+    return _with_keyframes(layout, keyframes)
+
+
 def set_caption(layout: VideoLayout, index: int, text: str) -> VideoLayout:
     """Keyframe ``index`` with the caption ``text``."""
     index = _check_index(layout, index)

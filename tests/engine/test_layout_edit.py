@@ -336,3 +336,17 @@ def test_set_offscreen_marks_and_unmarks_a_source_once(layout: VideoLayout) -> N
     assert [(e.name, e.source_id) for e in again.offscreen] == [("sound 2", 2)]
     assert valid(edit.set_offscreen(marked, 2, False)).offscreen == ()
     assert marked.keyframes == layout.keyframes  # no box changes
+
+
+def test_follow_sounds_shows_each_object_only_where_it_is_heard() -> None:
+    frames = [{"time_s": t, "caption": "", "objects": [
+        {"id": 0, "name": "car", "box": [10 + 20 * k, 150, 110 + 20 * k, 200]},
+        {"id": 1, "name": "dog", "box": [300, 150, 340, 200]}]} for k, t in enumerate((0.0, 2.0, 4.0, 6.0, 8.0))]
+    frames[0]["objects"] = frames[0]["objects"][:1]  # the dog is missing at 0 s
+    layout = VideoLayout.from_json_dict({"format": "spa2v.vsl", "version": 1, "duration_s": 8.0, "keyframes": frames})
+    # The car is heard 0–3 s, the dog 0–8 s; an object with no span anywhere near a keyframe stays as it is.
+    followed = valid(edit.follow_sounds(layout, {0: [(0.0, 3.0)], 1: [(0.0, 8.0)], 2: []}))
+    shown = [sorted(o.id for o in frame.objects) for frame in followed.keyframes]
+    assert shown == [[0, 1], [0, 1], [0, 1], [1], [1]]  # 4 s lies within half a spacing of 3 s
+    assert followed.keyframes[0].object_by_id(1).box == (300.0, 150.0, 340.0, 200.0)  # from the nearest keyframe
+    assert valid(edit.follow_sounds(layout, {0: [(20.0, 30.0)]})) == layout  # never heard: left alone

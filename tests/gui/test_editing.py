@@ -245,3 +245,22 @@ def test_two_boxes_with_one_label_show_which_one_is_heard(qtbot) -> None:
     editor.set_time(0.0)
     assert {b.object_id: b.sounding for b in editor.canvas.boxes()} == {0: False, 1: True}
     editor.shutdown()
+
+
+def test_objects_follow_their_sounds_in_one_undoable_step(qtbot) -> None:
+    from tests.gui.conftest import build_analysis
+
+    editor = EditorController()
+    editor.set_recording(None, build_analysis(4.0), 4.0)
+    editor.document.set_layout(_agreeing_layout())
+    editor.source_spans = {0: [(0.0, 0.5)], 1: [(0.0, 4.0)]}  # the car (source 0) is heard only at the start
+    assert editor.follow_sounds()
+    shown = [sorted(o.id for o in frame.objects) for frame in editor.document.layout.keyframes]
+    assert shown == [[0, 1], [1], [1]]
+    assert editor.document.undo_stack.undoText() == "Follow the sounds"
+    editor.document.undo_stack.undo()
+    assert editor.document.layout == _agreeing_layout()
+    empty = EditorController()
+    assert not empty.follow_sounds()  # nothing open: a message, no change
+    empty.shutdown()
+    editor.shutdown()

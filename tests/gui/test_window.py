@@ -38,7 +38,7 @@ def test_loading_a_file_shows_waveform_cues_and_sources(qtbot, window, stereo_wa
 def test_seeking_moves_the_shared_cursor_in_every_plot(qtbot, window, stereo_wav) -> None:
     load_and_wait(qtbot, window, stereo_wav)
     lines = window.cursor.lines
-    assert len(lines) == len(window.waveform.plots) + len(window.cues.plots) == 7
+    assert len(lines) == len(window.waveform.plots) + len(window.cues.plots) == 8  # with the Sounds lanes
     window.seek(2.5)
     assert all(line.value() == pytest.approx(2.5) for line in lines)
     assert window.player.position_s == pytest.approx(2.5)

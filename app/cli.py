@@ -22,6 +22,12 @@ EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
 
+#: What the boxes of ``check --audition`` sound like (engine.audition.spatial.SIGNALS; the engine is imported
+#: only when a command runs).
+AUDITION_SIGNALS = ("separated", "test")
+#: The files ``check --audition`` writes (engine.audition.spatial.write_audition), checked before any work.
+AUDITION_SUFFIXES = (".wav", ".flac")
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse with SPEC.md's exit code and a one-line message for bad arguments."""
@@ -72,10 +78,34 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         print("  no sounding source found")
     for source in analysis.sources:
         print(_format_source(source))
+    events = _print_events(args.audio, analysis) if args.events else None
     if args.json:
-        analysis.save_json(args.json)
+        if events is None:
+            analysis.save_json(args.json)
+        else:
+            import json
+
+            from engine.fileio import atomic_write_text
+
+            # An extra top-level key: Analysis.from_dict reads the rest and leaves it alone.
+            document = {**analysis.to_dict(), "events": [e.to_dict() for e in events]}
+            atomic_write_text(args.json, json.dumps(document, indent=1, allow_nan=False))
         print(f"analysis written to {args.json}")
     return EXIT_OK
+
+
+def _print_events(audio: str, analysis):
+    """Print when each source sounds (the timeline the LLM planner is given) and return the events."""
+    from engine.audition.events import describe_events, source_names
+    from engine.planner.llm import SEPARATED_EVENTS_MAX_S, recording_events
+
+    events = recording_events(audio, analysis)
+    if analysis.sources:
+        print(f"  when each source sounds: {describe_events(events, source_names(analysis))}")
+        if analysis.duration_s > SEPARATED_EVENTS_MAX_S:
+            print(f"  note: timed from the source tracks (0.25 s steps); recordings over "
+                  f"{SEPARATED_EVENTS_MAX_S / 60:g} min are not separated")
+    return events
 
 
 def cmd_make_bench(args: argparse.Namespace) -> int:
@@ -168,14 +198,25 @@ def cmd_plan(args: argparse.Namespace) -> int:
         store = open_store(args.examples, embedder=_embedder(args), progress=_status)
         # The recording's own entry (a bench scene planned again) would hand the model the answer.
         examples = store.nearest(audio, k=settings.k_examples, exclude_same_audio=True)
+    events = _planner_events(audio, analysis, settings)
     names = ", ".join(e.name for e in examples) or "none"
     _status(f"asking {settings.model} at {settings.resolved_base_url()} (examples: {names})")
     result = plan_llm(audio, analysis, examples, settings, n_keyframes=args.keyframes, labels=hints or None,
-                      progress=_progress_printer("planning"))
+                      progress=_progress_printer("planning"), events=events)
     if result.from_cache:
         _status("answer taken from the cache (--no-cache asks again)")
     _write_layout(result.layout_dict, audio, out, result.repairs)
     return EXIT_OK
+
+
+def _planner_events(audio: Path, analysis, settings):
+    """When each source sounds, for the LLM's request; None when the measured cues are left out (--no-cues)."""
+    from engine.planner.llm import recording_events
+
+    if not settings.include_cues:
+        return None
+    _status("finding when each source sounds")
+    return recording_events(audio, analysis)
 
 
 def _revise(args: argparse.Namespace) -> int:
@@ -197,9 +238,10 @@ def _revise(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else source.with_name(source.name.removesuffix(".vsl.json") + ".revised.vsl.json")
     settings = _llm_settings(args)
     analysis = analyze(audio, progress=_progress_printer("analysing"))
+    events = _planner_events(audio, analysis, settings)
     _status(f"asking {settings.model} at {settings.resolved_base_url()} to revise {source}")
     result = revise_llm(current.to_json_dict(), args.revise, audio, analysis, settings,
-                        labels=args.labels, progress=_progress_printer("revising"))
+                        labels=args.labels, progress=_progress_printer("revising"), events=events)
     _write_layout(result.layout_dict, audio, out, result.repairs)
     return EXIT_OK
 
@@ -278,15 +320,55 @@ def cmd_check(args: argparse.Namespace) -> int:
     tolerance = DEFAULT_TOLERANCE_DEG if args.tolerance is None else args.tolerance
     if not 0.0 < tolerance <= 180.0:
         raise InputError(f"--tolerance must be above 0 and at most 180 degrees, got {tolerance:g}")
+    if args.audition_signal and not args.audition:
+        raise InputError("--audition-signal needs --audition OUT.wav: where to write the audition")
+    if args.audition and Path(args.audition).suffix.lower() not in AUDITION_SUFFIXES:
+        raise InputError(f"{args.audition}: an audition is written as .wav or .flac")
+    signal = args.audition_signal or "separated"
     layout_path = Path(args.layout)
     layout = load_vsl(layout_path)
+    named = args.audio or args.analysis or layout.audio_path(layout_path)
+    if args.audition and signal == "test" and not named and not args.json:
+        # Nothing to check against; the test signal needs no recording, so the audition is still made.
+        print(f"not checked: {layout_path} names no recording (give --audio AUDIO or --analysis A.json)")
+        _write_check_audition(args.audition, signal, layout, None, None)
+        return EXIT_OK
     analysis, audio = _check_sound(args, layout, layout_path)
     report = check_layout(layout, analysis, tolerance_deg=tolerance)
     _print_check(report, str(audio or args.analysis), len(analysis.sources))
     if args.json:
         atomic_write_text(args.json, json.dumps(report.to_json_dict(), indent=1, ensure_ascii=False) + "\n")
         print(f"check written to {args.json}")
+    if args.audition:
+        if signal == "separated" and audio is None:
+            audio = _analysed_recording(layout, layout_path, analysis)
+        _write_check_audition(args.audition, signal, layout, analysis, audio)
     return EXIT_OK
+
+
+def _analysed_recording(layout, layout_path: Path, analysis) -> Path:
+    """The recording behind an analysis JSON, for the separated audition: the one the layout names, else the
+    one the analysis names, whichever is there."""
+    candidates = [layout.audio_path(layout_path), Path(analysis.audio_path) if analysis.audio_path else None]
+    for path in candidates:
+        if path is not None and path.exists():
+            return path
+    raise InputError("the separated audition needs the recording, and neither the layout nor the analysis names "
+                     "one that is there; give it with --audio instead of --analysis, or use --audition-signal test")
+
+
+def _write_check_audition(out: str, signal: str, layout, analysis, audio: Path | None) -> None:
+    """Render the layout's audition (the recording's rate and length when there is one) and write it to ``out``."""
+    from engine.audio.io import ANALYSIS_RATE, load_stereo
+    from engine.audition.spatial import audition_layout, write_audition
+
+    stereo = None
+    rate = analysis.sample_rate if analysis is not None else ANALYSIS_RATE
+    if signal == "separated":
+        stereo, rate, _source = load_stereo(audio, rate)
+    samples = audition_layout(layout, analysis, stereo, rate, signal=signal)
+    write_audition(out, samples, rate)
+    print(f"audition ({signal}) written to {out}: {samples.shape[0] / rate:.2f} s at {rate} Hz")
 
 
 def _embedder(args: argparse.Namespace):
@@ -473,6 +555,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("audio", help="a stereo recording, or the audio track of a video file")
     p.add_argument("--json", metavar="OUT", help="write the analysis JSON here")
+    p.add_argument("--events", action="store_true", help="also say when each source sounds (onset-offset times "
+                   "from the separated sources, as the LLM planner is told); --json then holds them as 'events'")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser(
@@ -540,7 +624,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Match each object of a layout to the measured source it best explains and compare, per "
         "keyframe, the box's direction (through the planner's camera) with the source's azimuth, and the box's "
         "growth with the sound's level trend. Prints one row per object with its flags; exits 0 either way "
-        "(--json holds 'ok'). Sources marked off screen are left out.",
+        "(--json holds 'ok'). Sources marked off screen are left out. --audition also writes the layout "
+        "as sound (each box placed where it stands) to hear beside the recording.",
     )
     p.add_argument("layout", metavar="VSL", help="the layout (X.vsl.json)")
     p.add_argument("--audio", help="the recording (default: the one the layout names)")
@@ -549,6 +634,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="OUT", help="write the check here (SPEC.md: ok, objects with their flags)")
     p.add_argument("--tolerance", type=float, metavar="DEG",
                    help="how far a box may stand from its sound, in degrees (default 30)")
+    p.add_argument("--audition", metavar="OUT", help="also write the layout's audition here (.wav or .flac): each box "
+                   "re-rendered as stereo sound where it stands, to hear beside the recording")
+    p.add_argument("--audition-signal", choices=AUDITION_SIGNALS,
+                   help="what each box sounds like: separated (default: its measured source cut out of the "
+                   "recording) or test (pink-noise bursts, one rhythm per object; needs no recording)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser(

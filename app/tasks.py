@@ -11,6 +11,7 @@ runner reports as ``cancelled``.
 - ``load_model_task``: a :class:`LoadedModel` (the diffusion models made ready in a :class:`GeneratorCache`).
 - ``render_task``: a :class:`RenderOutcome`; on the way, every preview of the generator as a
   :class:`PreviewFrames` partial result (the diffusion generator: one per denoising step).
+- ``audition_task``: an :class:`AuditionOutcome` (the layout as spatial sound, for A/B listening).
 
 **Which runner runs what (one GPU, one render at a time).** The window keeps *one TaskRunner per kind*:
 
@@ -38,6 +39,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +54,7 @@ from ui.render_panel import RenderSettingsForm
 
 if TYPE_CHECKING:
     from engine.audio.model import Analysis
+    from engine.audition.events import SourceEvents
     from engine.generator.pipeline import DiffusionGenerator, RenderSettings
     from engine.layout.model import VideoLayout
     from engine.planner.llm import LLMSettings
@@ -219,9 +222,11 @@ def plan_task(
     ``analysis`` is the recording's :func:`engine.audio.hear.analyze` (None: measured first). The offline
     planner plans from the measured source tracks. The LLM planner retrieves ``settings.k_examples`` examples
     from the store at ``examples_dir`` (default: the user's; filled with synthetic scenes on first use) by
-    ``embedder`` (default as the command line), leaving out the recording itself, then asks the model;
+    ``embedder`` (default as the command line), leaving out the recording itself, then asks the model with
+    the measured cues and when each source sounds (:func:`engine.planner.llm.recording_events`);
     ``api_key`` (in memory only) else the environment's key; ``llm_options`` override LLMSettings fields.
-    Progress: analysis (when needed) 0–10 %, examples 10–20 %, the request 20–100 %.
+    Progress: analysis (when needed) 0–10 %, the sources' events 10–15 %, examples 15–20 %, the request
+    20–100 %.
     """
     audio_path = Path(audio_path)
     settings = dataclasses.replace(settings)  # later edits of the form do not reach a running plan
@@ -244,6 +249,8 @@ def plan_task(
         else:
             from engine.planner.llm import plan_llm
 
+            events = _planner_events(state, audio_path, measured, llm)
+            state.set_progress_value(15)
             examples: list[Any] = []
             if llm.k_examples > 0:
                 from engine.planner.examples import open_store
@@ -258,7 +265,7 @@ def plan_task(
             state.set_status(f"Asking {llm.model} at {llm.resolved_base_url()} (examples: {names})…")
             result = plan_llm(audio_path, measured, examples, llm, n_keyframes=settings.keyframes,
                               labels=settings.labels or None, progress=_span(state, 20.0, 100.0),
-                              is_cancelled=state.is_interruption_requested)
+                              is_cancelled=state.is_interruption_requested, events=events)
             outcome = _outcome(result.layout_dict, audio_path, result.repairs, result.from_cache)
         state.raise_if_cancelled()
         state.set_progress_value(100)
@@ -282,7 +289,9 @@ def revise_task(
     """A task that asks the LLM to change ``layout`` by ``request_text``; its result is a :class:`PlanOutcome`.
 
     The conversation and its cache are :func:`engine.planner.llm.revise_llm`'s (``history``: earlier revisions,
-    oldest first). Needs the LLM planner: with the offline one it fails with an InputError saying so.
+    oldest first), with the sources' events as in :func:`plan_task`. Needs the LLM planner: with the offline
+    one it fails with an InputError saying so. Progress: analysis (when needed) 0–10 %, the sources' events
+    10–15 %, the request 15–100 %.
     """
     audio_path = Path(audio_path)
     settings = dataclasses.replace(settings)
@@ -304,10 +313,12 @@ def revise_task(
         llm = llm_settings(settings, resolve_api_key(settings, api_key), **options)
         measured = _analysis_for(state, audio_path, analysis, 10.0)
         state.raise_if_cancelled()
+        events = _planner_events(state, audio_path, measured, llm)
+        state.set_progress_value(15)
         state.set_status(f"Asking {llm.model} at {llm.resolved_base_url()} to revise the layout…")
         result = revise_llm(current, request_text.strip(), audio_path, measured, llm, history=turns,
-                            progress=_span(state, 10.0, 100.0), is_cancelled=state.is_interruption_requested,
-                            labels=settings.labels or None)
+                            progress=_span(state, 15.0, 100.0), is_cancelled=state.is_interruption_requested,
+                            labels=settings.labels or None, events=events)
         outcome = _outcome(result.layout_dict, audio_path, result.repairs, result.from_cache)
         state.raise_if_cancelled()
         state.set_progress_value(100)
@@ -315,6 +326,20 @@ def revise_task(
         return outcome
 
     return run
+
+
+def _planner_events(state: TaskState, audio_path: Path, analysis: Analysis, llm: LLMSettings,
+                    ) -> list[SourceEvents] | None:
+    """When each source sounds, for the LLM's request; None when the measured cues are left out (the request
+    would not carry them). Cancellable before and after the recording is read."""
+    if not llm.include_cues:
+        return None
+    from engine.planner.llm import recording_events
+
+    state.set_status("Finding when each source sounds…")
+    events = recording_events(audio_path, analysis, is_cancelled=state.is_interruption_requested)
+    state.raise_if_cancelled()
+    return events
 
 
 # ------------------------------------------------------------------------------------ the generator
@@ -617,6 +642,110 @@ def _diffusion_or_fallback(state: TaskState, request: RenderRequest, choice: str
         raise
     stack.enter_context(gate)
     return generator
+
+
+# ------------------------------------------------------------------------------------------ audition
+
+
+#: How many recordings' separated sources are kept between auditions (each is the recording's length times its
+#: source count in float32: an hour at 48 kHz with three sources is 2 GB).
+SEPARATED_CACHE_SIZE = 2
+# The separated sources of the latest recordings auditioned, least recently used first:
+# (resolved path, file size, mtime, id(analysis)) -> (analysis, {source id: signal}). The analysis is held so
+# that its id cannot be reused by another one while the entry lives. Guarded by the lock: a cancelled
+# audition may still be storing its entry while the next one looks.
+_separated_cache: OrderedDict[tuple[str, int, int, int], tuple[Analysis, dict[int, np.ndarray]]] = OrderedDict()
+_separated_lock = threading.Lock()
+
+
+@dataclass
+class AuditionOutcome:
+    """The layout's audition, for the studio's A/B switch against the recording.
+
+    ``samples``: ``(n, 2)`` float32 at ``sample_rate``. With the "separated" signal that is the recording's own
+    rate and length: the rate :class:`app.playback.Player` plays the loaded recording at
+    (``LoadedAudio.audio.sample_rate``), so ``player.switch_source(ArraySource(samples, sample_rate))`` keeps
+    the playhead on the same moment. With the "test" signal it is the analysis's ``sample_rate`` (the
+    recording's own rate as well) for the analysis's duration, else 48 kHz for the layout's duration.
+    ``signal``: what the boxes sound like; ``seconds``: the audition's length, ``n / sample_rate``.
+    """
+
+    samples: np.ndarray
+    sample_rate: int
+    signal: str
+    seconds: float
+
+
+def audition_task(
+    layout: VideoLayout,
+    analysis: Analysis | None,
+    audio_path: str | Path | None,
+    signal: str = "separated",
+) -> Task:
+    """A task that renders ``layout`` as spatial sound (:func:`engine.audition.spatial.audition_layout`): each
+    box placed where it stands; its result is an :class:`AuditionOutcome`.
+
+    ``signal`` "separated": each box sounds like the measured source it stands for, cut out of the recording
+    at ``audio_path`` with ``analysis`` (both needed, else an InputError saying so). "test": pink-noise
+    bursts, one rhythm per object; needs neither (``audio_path`` is not read). The audition is rendered in
+    one piece (a few seconds for ten minutes of sound): Cancel is seen after the recording is read and after
+    the rendering. It never uses the GPU, so it may run beside a render; give it a runner of its own, so that
+    a new audition (after an edit) cancels the one in progress.
+    """
+    path = Path(audio_path) if audio_path is not None else None
+
+    def run(state: TaskState) -> AuditionOutcome:
+        from engine.audio.io import ANALYSIS_RATE, load_stereo
+        from engine.audition.spatial import SIGNALS, audition_layout
+
+        state.set_progress_value(0)
+        if signal not in SIGNALS:
+            raise InputError(f"audition signal {signal!r} is not known; expected one of {', '.join(SIGNALS)}")
+        stereo, separated = None, None
+        rate = analysis.sample_rate if analysis is not None else ANALYSIS_RATE
+        if signal == "separated":
+            if path is None or analysis is None:
+                raise InputError("hearing the boxes as the separated sources needs the recording and its analysis; "
+                                 "open the recording first, or audition with the test signal")
+            state.set_status(f"Reading {path.name}…")
+            stereo, rate, _source = load_stereo(path)  # its own rate: the one the Player plays it at
+            state.raise_if_cancelled()
+            state.set_progress_value(20)
+            state.set_status("Separating the sources…")
+            separated = _separated_sources(path, analysis, stereo, rate)
+            state.raise_if_cancelled()
+            state.set_progress_value(60)
+            state.set_status("Placing each box's sound…")
+        else:
+            state.set_status("Placing each box's test signal…")
+        samples = audition_layout(layout, analysis, stereo, rate, signal=signal, separated_sources=separated)
+        state.raise_if_cancelled()
+        seconds = samples.shape[0] / rate
+        state.set_progress_value(100)
+        sounds = "the separated sources" if signal == "separated" else "the test signal"
+        state.set_status(f"Audition ready: {seconds:.1f} s of {sounds}")
+        return AuditionOutcome(samples=samples, sample_rate=int(rate), signal=signal, seconds=seconds)
+
+    return run
+
+
+def _separated_sources(path: Path, analysis: Analysis, stereo: np.ndarray, rate: int) -> dict[int, np.ndarray]:
+    """:func:`engine.audition.separate.separate_sources` of the recording at ``path`` (read as ``stereo``), kept
+    for the next audition of the same file and analysis: re-auditioning after an edit does not separate again."""
+    from engine.audition.separate import separate_sources
+
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, id(analysis))
+    with _separated_lock:
+        if key in _separated_cache:
+            _separated_cache.move_to_end(key)
+            return _separated_cache[key][1]
+    signals = separate_sources(stereo, rate, analysis)
+    with _separated_lock:
+        _separated_cache[key] = (analysis, signals)
+        while len(_separated_cache) > SEPARATED_CACHE_SIZE:
+            _separated_cache.popitem(last=False)
+    return signals
 
 
 # ----------------------------------------------------------------------------------- the OS keyring

@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import io
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,6 +107,7 @@ def audition_layout(
     kind: str | None = None,
     signal: str = "separated",
     camera: Camera | None = None,
+    separated_sources: Mapping[int, np.ndarray] | None = None,
 ) -> np.ndarray:
     """The layout as stereo sound: ``(n, 2)`` float32 at ``rate``, peak at :data:`PEAK_DBFS`, never clipped.
 
@@ -114,7 +116,9 @@ def audition_layout(
     analysis's recording kind (binaural for a mono recording or without an analysis). A spaced pair is
     :data:`~engine.audition.separate.SPACING_M` wide, as the analysis assumes. ``signal`` is
     ``"separated"`` (needs ``stereo`` and ``analysis``) or ``"test"`` (see the module docstring). ``camera``
-    defaults to the planner's camera on the layout's canvas. Bad arguments raise :class:`InputError`.
+    defaults to the planner's camera on the layout's canvas. ``separated_sources``: :func:`separate_sources` of
+    this ``stereo`` and ``analysis`` when the caller keeps it between auditions (None: separated here).
+    Bad arguments raise :class:`InputError`.
     """
     if signal not in SIGNALS:
         raise InputError(f"audition signal {signal!r} is unknown; expected one of {', '.join(SIGNALS)}")
@@ -129,7 +133,7 @@ def audition_layout(
     times_s = np.arange(math.ceil(n / rate / CONTROL_HOP_S) + 1) * CONTROL_HOP_S
     separated: dict[int, np.ndarray] = {}
     if analysis is not None and stereo is not None and signal == "separated":
-        separated = _separated_by_object(layout, analysis, stereo, rate, camera)
+        separated = _separated_by_object(layout, analysis, stereo, rate, camera, separated_sources)
     hrirs = default_hrirs(rate) if kind == "binaural" else None
     out = np.zeros((n, 2), np.float32)
     block = _block_samples(rate)
@@ -397,13 +401,15 @@ def _block_samples(rate: int) -> int:
 
 
 def _separated_by_object(layout: VideoLayout, analysis: Analysis, stereo: np.ndarray, rate: int,
-                         camera: Camera) -> dict[int, np.ndarray]:
-    """The separated signal of the source each matched object stands for, by object id."""
+                         camera: Camera, signals: Mapping[int, np.ndarray] | None) -> dict[int, np.ndarray]:
+    """The separated signal of the source each matched object stands for, by object id (``signals``: the
+    sources already separated, else separated now)."""
     matches = match_objects_to_sources(layout, analysis, camera)
     matches = {object_id: source_id for object_id, source_id in matches.items() if source_id is not None}
     if not matches:
         return {}
-    signals = separate_sources(stereo, rate, analysis)
+    if signals is None:
+        signals = separate_sources(stereo, rate, analysis)
     return {object_id: signals[source_id] for object_id, source_id in matches.items()}
 
 

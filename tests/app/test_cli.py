@@ -265,3 +265,68 @@ def test_auto_generator_without_a_gpu_renders_the_animatic(tmp_path: Path, capsy
     assert main(["render", str(layout), "--out", str(tmp_path / "a.mp4"), "--size", "64x64"]) == 0
     captured = capsys.readouterr()
     assert "no GPU here" in captured.err and "(animatic" in captured.out
+
+
+# ------------------------------------------------------------------------------------- event timeline
+
+
+def _two_sources(path: Path) -> Path:
+    """Three seconds: noise on the left from 0.2 to 1.4 s, then noise on the right from 1.6 to 2.7 s."""
+    rate = 48000
+    rng = np.random.default_rng(3)
+    left, right = np.zeros(3 * rate, np.float32), np.zeros(3 * rate, np.float32)
+    left[int(0.2 * rate):int(1.4 * rate)] = 0.2 * rng.standard_normal(int(1.2 * rate))
+    right[int(1.6 * rate):int(2.7 * rate)] = 0.2 * rng.standard_normal(int(1.1 * rate))
+    sf.write(path, np.stack([left + 0.1 * right, 0.1 * left + right], axis=1), rate)
+    return path
+
+
+def test_analyze_events_says_when_each_source_sounds(tmp_path: Path, capsys) -> None:
+    from engine.audio.model import Analysis
+
+    audio = _two_sources(tmp_path / "two.wav")
+    out = tmp_path / "a.json"
+    assert main(["analyze", str(audio), "--events", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "when each source sounds: source 0 (left): 0.2–1.4 s; source 1 (right): 1.6–2.7 s" in printed
+    data = json.loads(out.read_text())
+    assert [e["source_id"] for e in data["events"]] == [s["id"] for s in data["sources"]] == [0, 1]
+    for event, (onset, offset) in zip(data["events"], [(0.2, 1.4), (1.6, 2.7)], strict=True):
+        ((start, end),) = event["intervals"]
+        assert start == pytest.approx(onset, abs=0.03) and end == pytest.approx(offset, abs=0.03)
+    # The extra key leaves the analysis JSON readable as such.
+    assert [s.side.value for s in Analysis.load_json(out).sources] == ["left", "right"]
+
+
+def _answer_3s(x0: float) -> str:
+    frames = [{"time_s": t, "caption": "a car", "objects": [{"id": 0, "name": "car", "box": [x0, 120, x0 + 90, 190]}]}
+              for t in (0.0, 1.5, 3.0)]
+    return json.dumps({"format": "spa2v.vsl", "version": 1, "canvas": {"width": 454, "height": 256},
+                       "duration_s": 3.0, "reasoning": "two sounds", "video_caption": "a car", "keyframes": frames})
+
+
+def _user_text(message: dict) -> str:
+    return "\n".join(part["text"] for part in message["content"] if part.get("type") == "text")
+
+
+def test_the_llm_planner_is_told_when_each_source_sounds(user_dirs: Path, capsys) -> None:
+    audio = _two_sources(user_dirs / "two.wav")
+    out = user_dirs / "two.vsl.json"
+    with FakeOpenAIServer([reply(_answer_3s(100.0)), reply(_answer_3s(20.0)), reply(_answer_3s(200.0))]) as server:
+        common = ["--base-url", server.base_url, "--model", "fake-audio-model"]
+        assert main(["plan", str(audio), "--out", str(out), "--planner", "llm", "--keyframes", "3", "--k", "0",
+                     *common]) == 0
+        assert "finding when each source sounds" in capsys.readouterr().err
+        text = _user_text(server.requests[0].messages[-1])
+        assert "When each source sounds (measured onset–offset, seconds)" in text
+        assert "0.2–1.4 s" in text and "1.6–2.7 s" in text
+
+        # A revision is told the same; without the measured cues there is no timeline either.
+        assert main(["plan", "--revise", "move the car left", "--from", str(out), *common]) == 0
+        assert "finding when each source sounds" in capsys.readouterr().err
+        revision = _user_text(server.requests[1].messages[1])
+        assert "0.2–1.4 s" in revision and "1.6–2.7 s" in revision
+        assert main(["plan", str(audio), "--out", str(out), "--planner", "llm", "--keyframes", "3", "--k", "0",
+                     "--no-cues", *common]) == 0
+        assert "finding when each source sounds" not in capsys.readouterr().err
+        assert "onset" not in _user_text(server.requests[2].messages[-1])

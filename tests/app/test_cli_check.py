@@ -97,3 +97,93 @@ def test_a_broken_layout_exits_2_naming_the_field(tmp_path: Path, right_noise: P
     assert main(["check", str(broken), "--audio", str(right_noise)]) == 2
     err = capsys.readouterr().err
     assert "broken.vsl.json" in err and "keyframes" in err
+
+
+# ------------------------------------------------------------------------------------------ audition
+
+
+def _read_audition(path: Path) -> tuple[np.ndarray, int]:
+    samples, rate = sf.read(path, always_2d=True, dtype="float32")
+    assert samples.shape[1] == 2 and np.all(np.isfinite(samples))
+    return samples, rate
+
+
+def _channel_rms(samples: np.ndarray) -> tuple[float, float]:
+    left, right = np.sqrt(np.mean(samples.astype(np.float64) ** 2, axis=0))
+    return float(left), float(right)
+
+
+def test_the_audition_of_the_separated_source_is_heard_on_the_boxs_side(tmp_path: Path, right_noise: Path,
+                                                                         capsys) -> None:
+    layout = _layout(tmp_path / "right.vsl.json", 70.0)  # where the sound is heard (cut by the right edge)
+    out = tmp_path / "audition.wav"
+    assert main(["check", str(layout), "--audio", str(right_noise), "--audition", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "ok: every box agrees" in printed  # the report comes first, unchanged
+    assert f"audition (separated) written to {out}: 2.00 s at 48000 Hz" in printed
+    samples, rate = _read_audition(out)
+    assert rate == 48000 and samples.shape[0] == 2 * 48000  # the layout's (and the recording's) two seconds
+    left, right = _channel_rms(samples)
+    assert right > 0.01, "the audition is silent"
+    assert right > 1.5 * left
+
+
+def test_the_audition_follows_the_box_not_the_sound(tmp_path: Path, right_noise: Path, capsys) -> None:
+    # A box dragged to the left keeps its (right-hand) sound, so the audition lets one hear the mistake.
+    layout = _layout(tmp_path / "left.vsl.json", -35.0)
+    out = tmp_path / "audition.flac"
+    assert main(["check", str(layout), "--audio", str(right_noise), "--audition", str(out)]) == 0
+    assert "disagree with the sound" in capsys.readouterr().out
+    samples, rate = _read_audition(out)
+    assert rate == 48000 and samples.shape[0] == 2 * 48000
+    left, right = _channel_rms(samples)
+    assert left > 1.5 * right > 0.0
+
+
+def test_an_analysis_json_finds_its_recording_for_the_separated_audition(tmp_path: Path, right_noise: Path,
+                                                                          capsys) -> None:
+    analysis = tmp_path / "a.json"
+    assert main(["analyze", str(right_noise), "--json", str(analysis)]) == 0
+    layout = _layout(tmp_path / "x.vsl.json", 35.0)
+    out = tmp_path / "audition.wav"
+    assert main(["check", str(layout), "--analysis", str(analysis), "--audition", str(out)]) == 0
+    samples, _rate = _read_audition(out)
+    left, right = _channel_rms(samples)
+    assert right > 1.5 * left > 0.0
+
+    # Without its recording the separated audition cannot be made: one line says what to do instead.
+    data = json.loads(analysis.read_text())
+    data["audio_path"] = str(tmp_path / "gone.wav")
+    analysis.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert main(["check", str(layout), "--analysis", str(analysis), "--audition", str(tmp_path / "b.wav")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--audition-signal test" in err
+    assert not (tmp_path / "b.wav").exists()
+
+
+@pytest.mark.parametrize("azimuth_deg", [35.0, -35.0])
+def test_the_test_signal_audition_needs_no_recording(tmp_path: Path, capsys, azimuth_deg: float) -> None:
+    layout = _layout(tmp_path / "x.vsl.json", azimuth_deg)  # names no recording
+    out = tmp_path / "test.wav"
+    assert main(["check", str(layout), "--audition", str(out), "--audition-signal", "test"]) == 0
+    printed = capsys.readouterr().out
+    assert "not checked" in printed and "audition (test) written to" in printed
+    samples, rate = _read_audition(out)
+    assert rate == 48000 and samples.shape[0] == 2 * 48000
+    left, right = _channel_rms(samples)
+    near, far = (right, left) if azimuth_deg > 0 else (left, right)
+    assert near > 0.01 and near > 1.5 * far
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--audition", "out.mp3"], "out.mp3: an audition is written as .wav or .flac"),
+    (["--audition-signal", "test"], "--audition-signal needs --audition"),
+    (["--audition", "out.wav"], "does not name its recording"),
+])
+def test_bad_audition_arguments_exit_2_with_one_line(tmp_path: Path, capsys, extra: list[str],
+                                                     message: str) -> None:
+    layout = _layout(tmp_path / "x.vsl.json", 35.0)
+    assert main(["check", str(layout), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err

@@ -22,7 +22,7 @@ import soundfile as sf
 
 from engine.audio.hear import analyze
 from engine.audio.model import Analysis
-from engine.audition.events import SourceEvents
+from engine.audition.events import SourceEvents, events_from_tracks
 from engine.errors import Cancelled, InputError
 from engine.planner import prompt as prompts
 from engine.planner.llm import (
@@ -32,6 +32,7 @@ from engine.planner.llm import (
     PlannerError,
     cache_root,
     plan_llm,
+    recording_events,
     revise_llm,
 )
 from engine.planner.prompt import PROMPT_VERSION, RevisionTurn, encode_audio_wav
@@ -545,3 +546,73 @@ def test_scripted_server_records_requests_to_other_paths(server: FakeOpenAIServe
     assert err.value.code == 404
     assert server.requests[0].path == "/v1/nothing"
     assert isinstance(Scripted().headers, dict)
+
+
+# ------------------------------------------------------------------------------------- event timeline
+
+
+def test_events_reach_the_request_and_are_part_of_the_cache_key(server, settings, user_audio, analysis,
+                                                                 sleeps) -> None:
+    source_id = analysis.sources[0].id
+    early, late = [SourceEvents(source_id, [(0.12, 0.48)])], [SourceEvents(source_id, [(0.31, 0.92)])]
+    server.push(*(reply(json.dumps(vsl())) for _ in range(4)))
+    first = _plan(user_audio, analysis, settings, sleeps, events=early)
+    assert not first.from_cache and "Source 1: 0.1–0.5 s" in _text_of(server.requests[0].messages[-1])
+    assert _plan(user_audio, analysis, settings, sleeps, events=early).from_cache
+    assert len(server.requests) == 1
+    # Other events (or none) are another request: the cache key hashes the text of every message.
+    later = _plan(user_audio, analysis, settings, sleeps, events=late)
+    assert not later.from_cache and "Source 1: 0.3–0.9 s" in _text_of(server.requests[1].messages[-1])
+    assert not _plan(user_audio, analysis, settings, sleeps).from_cache
+    assert "onset" not in _text_of(server.requests[2].messages[-1])
+    revise_llm(vsl(), "move it left", user_audio, analysis, settings, sleep=sleeps.append, events=late)
+    assert "Source 1: 0.3–0.9 s" in _text_of(server.requests[3].messages[1])
+    assert len(server.requests) == 4
+
+
+def _two_sources(path: Path, rate: int = 48000) -> Path:
+    """Three seconds: noise on the left from 0.2 to 1.4 s, then noise on the right from 1.6 to 2.7 s."""
+    rng = np.random.default_rng(3)
+    left, right = np.zeros(3 * rate, np.float32), np.zeros(3 * rate, np.float32)
+    left[int(0.2 * rate):int(1.4 * rate)] = 0.2 * rng.standard_normal(int(1.2 * rate))
+    right[int(1.6 * rate):int(2.7 * rate)] = 0.2 * rng.standard_normal(int(1.1 * rate))
+    sf.write(path, np.stack([left + 0.1 * right, 0.1 * left + right], axis=1), rate)
+    return path
+
+
+def test_recording_events_time_each_source_from_the_recording(tmp_path: Path, server, settings,
+                                                              sleeps) -> None:
+    audio = _two_sources(tmp_path / "two.wav")
+    measured = analyze(audio)
+    events = recording_events(audio, measured)
+    assert [e.source_id for e in events] == [s.id for s in measured.sources] == [0, 1]
+    for event, (onset, offset) in zip(events, [(0.2, 1.4), (1.6, 2.7)], strict=True):
+        ((start, end),) = event.intervals
+        assert start == pytest.approx(onset, abs=0.03) and end == pytest.approx(offset, abs=0.03)
+    # Planned with them, the model hears both sources' timelines.
+    server.push(reply(json.dumps(vsl(3.0))))
+    _plan(audio, measured, settings, sleeps, events=events)
+    text = _text_of(server.requests[0].messages[-1])
+    assert "When each source sounds" in text and "0.2–1.4 s" in text and "1.6–2.7 s" in text
+
+
+def test_long_recordings_are_timed_from_the_tracks_without_reading_the_audio(tmp_path: Path,
+                                                                             monkeypatch) -> None:
+    import engine.planner.llm as llm
+
+    audio = _two_sources(tmp_path / "two.wav")
+    measured = analyze(audio)
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("the recording was read")
+
+    monkeypatch.setattr(llm, "load_stereo", refuse)
+    monkeypatch.setattr(llm, "SEPARATED_EVENTS_MAX_S", 2.0)
+    events = recording_events(audio, measured)
+    assert [e.to_dict() for e in events] == [e.to_dict() for e in events_from_tracks(measured)]
+    assert all(e.intervals for e in events)
+
+
+def test_recording_events_can_be_cancelled(user_audio: Path, analysis: Analysis) -> None:
+    with pytest.raises(Cancelled):
+        recording_events(user_audio, analysis, is_cancelled=lambda: True)

@@ -11,7 +11,9 @@ ephemeral port; nothing leaves the machine.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterable
@@ -25,12 +27,14 @@ CHAT_PATH = "/v1/chat/completions"
 @dataclass
 class Scripted:
     """One scripted response: ``body`` (a dict is sent as JSON, a str as it is), status, headers,
-    and a delay before anything is sent (to make the client time out)."""
+    a delay before anything is sent (to make the client time out), or ``drop``: the connection is closed
+    without an answer (as a proxy or a crashed server does)."""
 
     body: Any = None
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    drop: bool = False
 
 
 @dataclass
@@ -66,6 +70,11 @@ def chat_completion(content: str | None, model: str = "fake-audio-model", finish
 def reply(content: str | None, delay_s: float = 0.0, finish_reason: str = "stop") -> Scripted:
     """A successful answer with ``content``."""
     return Scripted(chat_completion(content, finish_reason=finish_reason), delay_s=delay_s)
+
+
+def dropped() -> Scripted:
+    """The connection closed without an answer."""
+    return Scripted(drop=True)
 
 
 def error_reply(status: int, message: str, code: str | None = None,
@@ -150,6 +159,11 @@ class FakeOpenAIServer:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 scripted = server._next(RecordedRequest(path, headers, body))
                 if scripted.delay_s > 0 and server._stopping.wait(scripted.delay_s):
+                    return
+                if scripted.drop:
+                    self.close_connection = True
+                    with contextlib.suppress(OSError):
+                        self.connection.shutdown(socket.SHUT_RDWR)
                     return
                 if isinstance(scripted.body, (dict, list)):
                     payload = json.dumps(scripted.body).encode("utf-8")

@@ -73,11 +73,20 @@ def memory_keyring() -> MemoryKeyring:
     keyring.set_keyring(previous)
 
 
+def _is_running(thread: QThread) -> bool:
+    """Whether ``thread`` still runs; one whose C++ object Qt has deleted (a finished task thread whose Python
+    wrapper an exception's traceback still holds) does not."""
+    try:
+        return thread.isRunning()
+    except RuntimeError:
+        return False
+
+
 @pytest.fixture(autouse=True)
 def no_leaked_qthreads():
     """Fail the test if it leaves a QThread (or the playback feeder) running."""
     yield
-    running = [t for t in list(_started_qthreads) if t.isRunning()]
+    running = [t for t in list(_started_qthreads) if _is_running(t)]
     for thread in running:
         thread.quit()
         thread.wait(5000)  # do not let one leak poison the next tests

@@ -110,8 +110,12 @@ class Nudge(LayoutCommand):
                 and other.time_s == self.time_s):
             return False
         self.after, self.selected_after = other.after, other.selected_after
-        # Nudged back to where it started: the stack drops the command.
+        # Nudged back to where it started: the stack drops the command. The document then shows the very layout
+        # the stack stands at (not the equal copy the nudges made), so later commands start from, and undo to,
+        # the stack's own layouts, and undoing everything still gives back the very first one.
         self.setObsolete(self.after == self.before)
+        if self.isObsolete():
+            self.document._restore(self.before, None, self.document.selected)
         return True
 
 

@@ -39,7 +39,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -59,7 +59,7 @@ from pydantic import (
 
 from engine.errors import InputError
 from engine.fileio import atomic_write_text, read_json_file
-from engine.layout.model import VSL_FORMAT, VSL_VERSION, VideoLayout, validation_message
+from engine.layout.model import VSL_FORMAT, VSL_VERSION, VideoLayout, quoted, validation_message
 
 if TYPE_CHECKING:
     from engine.audio.hear import AnalysisSettings
@@ -71,6 +71,10 @@ log = logging.getLogger(__name__)
 PROJECT_FORMAT = "spa2v.project"
 PROJECT_VERSION = 1
 PROJECT_SUFFIX = ".spa2v"
+
+#: A ``.spa2v`` file larger than this is refused before it is read (a project is its layout and a few
+#: settings: a few MB at most), so that a wrong file chosen by mistake cannot fill the memory.
+MAX_FILE_BYTES = 32 * 2**20
 
 #: A path is written relative to the project file when it climbs at most this many folders up.
 MAX_RELATIVE_PARENT_STEPS = 1
@@ -94,14 +98,14 @@ def _flag_from_input(value: Any) -> bool:
     # bool only: 1 or "yes" in a file is more likely a slip than a choice.
     if isinstance(value, bool):
         return value
-    raise ValueError(f"must be true or false, got {value!r}")
+    raise ValueError(f"must be true or false, got {quoted(value)}")
 
 
 def _within(low: float, high: float) -> AfterValidator:
     """A check that a number lies in ``[low, high]``, said in the words of the file's other messages."""
     def check(value: float) -> float:
         if not low <= value <= high:
-            raise ValueError(f"must be a number in [{low:g}, {high:g}], got {value!r}")
+            raise ValueError(f"must be a number in [{low:g}, {high:g}], got {quoted(value)}")
         return value
 
     return AfterValidator(check)
@@ -140,21 +144,54 @@ def _field_name(parent: str, key: str) -> str:
     return f"{parent}.{key}" if parent else key
 
 
+def _is_secret_entry(key: Any, value: Any) -> bool:
+    return (isinstance(key, str) and is_secret_name(key)) or (
+        isinstance(value, str) and _SECRET_VALUE.fullmatch(value.strip()) is not None)
+
+
+def _shell(value: Any) -> Any:
+    """An empty container of the kind of ``value`` (a JSON object or array), else ``value`` itself."""
+    if isinstance(value, Mapping):
+        return {}
+    if isinstance(value, list):
+        return []
+    return value
+
+
+def _entries(container: Any, where: str) -> Iterator[tuple[Any, Any, str]]:
+    """``(key, value, field name)`` of a JSON object's entries, ``(None, item, name)`` of an array's items."""
+    if isinstance(container, Mapping):
+        return ((key, value, _field_name(where, str(key))) for key, value in container.items())
+    return ((None, item, f"{where}[{i}]") for i, item in enumerate(container))
+
+
 def _without_secrets(data: Any, where: str, found: list[str]) -> Any:
-    """``data`` with every key-like entry of every JSON object removed; the removed fields go to ``found``."""
-    if isinstance(data, Mapping):
-        kept = {}
-        for key, value in data.items():
-            name = _field_name(where, str(key))
-            if (isinstance(key, str) and is_secret_name(key)) or (
-                    isinstance(value, str) and _SECRET_VALUE.fullmatch(value.strip())):
-                found.append(name)
-                continue
-            kept[key] = _without_secrets(value, name, found)
-        return kept
-    if isinstance(data, list):
-        return [_without_secrets(item, f"{where}[{i}]", found) for i, item in enumerate(data)]
-    return data
+    """``data`` with every key-like entry of every JSON object removed; the removed fields go to ``found``
+    (in document order).
+
+    It walks with a stack of its own, not by recursion: a file may nest arrays as deep as the JSON parser
+    allows, deeper than Python's recursion limit leaves room for here.
+    """
+    root = _shell(data)
+    stack = [(_entries(data, where), root)] if root is not data else []
+    while stack:
+        entries, target = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
+        key, value, name = entry
+        if key is not None and _is_secret_entry(key, value):
+            found.append(name)
+            continue
+        child = _shell(value)
+        if isinstance(target, dict):
+            target[key] = child
+        else:
+            target.append(child)
+        if child is not value:
+            stack.append((_entries(value, name), child))
+    return root
 
 
 def _secret_warning(field: str) -> str:
@@ -219,7 +256,7 @@ def _colour_from_input(value: Any) -> str | None:
         return None
     if isinstance(value, str) and re.fullmatch(r"#[0-9a-fA-F]{6}", value.strip()):
         return value.strip().lower()
-    raise ValueError(f"must be a colour written '#rrggbb' (e.g. '#e6194b') or null, got {value!r}")
+    raise ValueError(f"must be a colour written '#rrggbb' (e.g. '#e6194b') or null, got {quoted(value)}")
 
 
 def _object_ids_from_input(value: Any) -> Any:
@@ -233,7 +270,7 @@ def _object_ids_from_input(value: Any) -> Any:
         elif isinstance(key, str) and key.strip().isdigit():
             out[int(key)] = item
         else:
-            raise ValueError(f"keys must be object ids (whole numbers, 0 or more), got {key!r}")
+            raise ValueError(f"keys must be object ids (whole numbers, 0 or more), got {quoted(key)}")
     return out
 
 
@@ -329,7 +366,7 @@ class PlannerOptions(_Section):
 def _size_from_input(value: Any) -> Any:
     if isinstance(value, Mapping) or not isinstance(value, (list, tuple)) or len(value) != 2 or any(
             isinstance(v, bool) or not isinstance(v, int) for v in value):
-        raise ValueError(f"must be [width, height] in whole pixels, e.g. [512, 320], got {value!r}")
+        raise ValueError(f"must be [width, height] in whole pixels, e.g. [512, 320], got {quoted(value)}")
     width, height = value
     if width < 64 or height < 64 or width % 8 or height % 8:
         raise ValueError(f"{width}x{height}: width and height must be multiples of 8, at least 64")
@@ -386,7 +423,7 @@ def _path_from_input(value: Any, base_dir: str | Path | None) -> Path | None:
     elif isinstance(value, str) and value.strip():
         path = Path(value.strip()).expanduser()
     else:
-        raise ValueError(f"must be a file path (a non-empty string) or null, got {value!r}")
+        raise ValueError(f"must be a file path (a non-empty string) or null, got {quoted(value)}")
     if not path.is_absolute() and base_dir is not None:
         path = Path(base_dir) / path
     return Path(os.path.normpath(os.path.abspath(path)))
@@ -478,13 +515,14 @@ def parse_project(data: Any, source: str | Path | None = None,
         hint = ""
         if file_format == VSL_FORMAT:
             hint = " (this is a video scene layout, not a project: open it as a layout)"
-        raise InputError(f"{where}format: must be '{PROJECT_FORMAT}', got {file_format!r}{hint}")
+        raise InputError(f"{where}format: must be '{PROJECT_FORMAT}', got {quoted(file_format)}{hint}")
     version = data.get("version")
     if isinstance(version, int) and not isinstance(version, bool) and version > PROJECT_VERSION:
         raise InputError(f"{where}made by a newer SpA2V Studio (version {version}); "
                          f"this one reads version {PROJECT_VERSION}")
     if isinstance(version, bool) or version != PROJECT_VERSION:
-        raise InputError(f"{where}version: {version!r} is not supported; this program reads version {PROJECT_VERSION}")
+        raise InputError(f"{where}version: {quoted(version)} is not supported; this program reads "
+                         f"version {PROJECT_VERSION}")
 
     secrets: list[str] = []
     data = _without_secrets(data, "", secrets)
@@ -494,9 +532,9 @@ def parse_project(data: Any, source: str | Path | None = None,
     layout = data.get("layout")
     if isinstance(layout, Mapping):
         if layout.get("format") != VSL_FORMAT:
-            raise InputError(f"{where}layout.format: must be '{VSL_FORMAT}', got {layout.get('format')!r}")
+            raise InputError(f"{where}layout.format: must be '{VSL_FORMAT}', got {quoted(layout.get('format'))}")
         if layout.get("version") != VSL_VERSION or isinstance(layout.get("version"), bool):
-            raise InputError(f"{where}layout.version: {layout.get('version')!r} is not supported; this program "
+            raise InputError(f"{where}layout.version: {quoted(layout.get('version'))} is not supported; this program "
                              f"reads version {VSL_VERSION}")
     try:
         project = Project.model_validate(data, context={"base_dir": base_dir})
@@ -522,7 +560,7 @@ def load_project(path: str | Path) -> tuple[Project, list[str]]:
     :class:`InputError` naming the file and the field.
     """
     path = Path(path)
-    data = read_json_file(path)
+    data = read_json_file(path, max_bytes=MAX_FILE_BYTES, what="project file")
     return parse_project(data, source=path, base_dir=Path(os.path.abspath(path)).parent)
 
 

@@ -49,6 +49,10 @@ ILD_ITD_SLOPE_DB_PER_MS = 2.5
 GHOST_MIN_OFFSET_MS = 0.25
 GHOST_MARGIN = 0.3
 GHOST_EXPLAINED = 0.7
+#: The largest sample magnitude analysed (+120 dBFS). Float files may hold samples beyond ±1.0, e.g. integer
+#: samples stored unscaled (±32768, +90 dBFS), and the cues do not depend on the level; but far beyond that the
+#: meter's float32 spectra overflow (powers of powers reach 1e38), so such a file is refused as not audio.
+MAX_SAMPLE_ABS = 1e6
 
 
 @dataclass
@@ -500,6 +504,12 @@ def analyze(
             raise AudioInputError(
                 source.path, "contains NaN or infinite samples; the file is damaged or not audio"
             )
+        block_peak = float(np.max(np.abs(block))) if block.size else 0.0
+        if block_peak > MAX_SAMPLE_ABS:
+            raise AudioInputError(
+                source.path, f"holds samples up to {block_peak:.3g} ({20 * math.log10(block_peak):.0f} dBFS), far "
+                f"beyond full scale (±1.0; at most {MAX_SAMPLE_ABS:g} is analysed); the file is damaged or not audio"
+            )
         meter.feed(block)
         done += block.shape[0] * source.sample_rate / settings.rate
         if progress is not None:
@@ -577,6 +587,8 @@ def _find_sources(seg: Segments, frames: dict[str, np.ndarray], kind: RecordingK
     mean_coh = float(np.nanmean(coh)) if np.isfinite(coh).any() else 0.0
     if kind is RecordingKind.MONO:
         idx = np.flatnonzero(active)
+        if idx.size == 0:  # nothing loud enough to be a source anywhere (as find_tracks finds for stereo)
+            return []
         tr = _Track(seg=list(idx), az=[0.0] * len(idx), height=[1.0] * len(idx), share=[1.0] * len(idx))
         src = describe_track(tr, seg, settings, 0, 1.0, duration_s)
         src.side, src.azimuth_start_deg, src.azimuth_end_deg = Side.CENTER, 0.0, 0.0

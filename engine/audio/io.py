@@ -172,6 +172,39 @@ def _decode_with_pyav(path: Path) -> Path:
     return out
 
 
+def wav_data_shortfall(path: str | Path) -> tuple[int, int] | None:
+    """For a RIFF/WAVE file whose ``data`` chunk promises more bytes than the file holds (a copy or a
+    recording cut short): ``(promised bytes, bytes present)``; None for a complete file or another format.
+
+    libsndfile reads such a file quietly up to where it ends, so the caller says that the rest is missing.
+    A size of 0 or 0xFFFFFFFF is what recorders write while still recording (the length is unknown), and
+    RF64/W64 files keep the size elsewhere: neither is reported.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            offset = 12
+            while offset + 8 <= size:
+                handle.seek(offset)
+                chunk = handle.read(8)
+                if len(chunk) < 8:
+                    return None
+                chunk_id, chunk_size = chunk[:4], int.from_bytes(chunk[4:8], "little")
+                if chunk_id == b"data":
+                    present = size - (offset + 8)
+                    if chunk_size in (0, 0xFFFFFFFF) or chunk_size <= present:
+                        return None
+                    return chunk_size, max(0, present)
+                offset += 8 + chunk_size + (chunk_size & 1)  # chunks are padded to an even length
+    except OSError:
+        return None
+    return None
+
+
 def open_audio(path: str | Path) -> AudioSource:
     """Open an audio file (or the audio track of a video) for streaming reads.
 
@@ -209,6 +242,10 @@ def open_audio(path: str | Path) -> AudioSource:
             raise AudioInputError(path, f"the decoded audio cannot be read ({exc})") from None
     warnings: list[str] = []
     if info.frames <= 0:
+        shortfall = wav_data_shortfall(path) if readable is path else None
+        if shortfall is not None:
+            raise AudioInputError(path, f"the file holds no audio samples: its header promises {shortfall[0]} bytes "
+                                        "of samples but the file ends after the header (cut short?)")
         raise AudioInputError(path, "the file holds no audio samples (zero length)")
     if info.samplerate < 4000:
         raise AudioInputError(
@@ -225,6 +262,15 @@ def open_audio(path: str | Path) -> AudioSource:
     elif info.channels > 2:
         warnings.append(
             f"This recording has {info.channels} channels; the first two are used as left and right."
+        )
+    shortfall = wav_data_shortfall(path) if readable is path else None
+    if shortfall is not None:
+        promised, present = shortfall
+        have_s = info.frames / info.samplerate
+        promised_s = have_s * promised / max(1, present)
+        warnings.append(
+            f"This file is cut short: its header promises {promised_s:.2f} s but only {have_s:.2f} s are there "
+            "(an interrupted copy or recording?); the part that is there is used."
         )
     return AudioSource(
         path=path,

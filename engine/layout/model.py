@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import reprlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -47,6 +48,15 @@ DEFAULT_N_KEYFRAMES = 5
 TIME_TOLERANCE_S = 1e-3
 #: Boxes computed in floating point may overshoot an edge by a rounding error; that is not "outside".
 BOX_TOLERANCE_PX = 1e-3
+#: The longest clip a layout may describe: the longest recording the Hear stage accepts
+#: (engine.audio.io.MAX_DURATION_S). A longer one is a slip (milliseconds for seconds, say), and a huge one
+#: would overflow the renderer's frame count.
+MAX_DURATION_S = 6 * 3600.0
+#: A ``.vsl.json`` file larger than this is refused before it is read: a layout of thousands of keyframes
+#: takes a few MB, so a larger file is the wrong file (and reading it could fill the memory).
+MAX_FILE_BYTES = 32 * 2**20
+#: Values quoted in error messages are cut to this many characters, so that a message stays one short line.
+MAX_QUOTED_CHARS = 60
 
 # A validator that knows a more precise place than the one pydantic reports (a model-level check on one
 # box, say) starts its message with this mark, then the path relative to the model, then ": ".
@@ -62,8 +72,10 @@ def keyframe_times(duration_s: float, n: int) -> list[float]:
         raise InputError(f"the number of keyframes is {n}; a layout needs at least one")
     if n == 1:
         return [0.0]
-    # k * D / (N-1) rather than k * step, so that the last time is exactly D.
-    return [k * float(duration_s) / (n - 1) for k in range(n)]
+    # k * D / (N-1) rather than k * step; and the last one is D itself, since (N-1) * D / (N-1) need not be
+    # (3 * 0.05 / 3 is 0.05000000000000001): a time past D would be clamped to D by the next repair or edit.
+    duration_s = float(duration_s)
+    return [k * duration_s / (n - 1) for k in range(n - 1)] + [duration_s]
 
 
 def _fmt(value: float) -> str:
@@ -77,12 +89,12 @@ def _at(relative_path: str, problem: str) -> ValueError:
 def _box_from_input(value: Any) -> Box:
     """Four finite numbers as a tuple; lists are accepted because that is how JSON spells them."""
     if not isinstance(value, (list, tuple)) or len(value) != 4:
-        raise ValueError(f"must be 4 numbers [x0, y0, x1, y1], got {value!r}")
+        raise ValueError(f"must be 4 numbers [x0, y0, x1, y1], got {quoted(value)}")
     out = []
     for name, v in zip(("x0", "y0", "x1", "y1"), value, strict=True):
         # bool is an int in Python, but `true` is never a coordinate.
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise ValueError(f"{name} must be a finite number, got {v!r}")
+            raise ValueError(f"{name} must be a finite number, got {quoted(v)}")
         out.append(float(v))
     x0, y0, x1, y1 = out
     if not x0 < x1:
@@ -202,7 +214,7 @@ class VideoLayout(_Model):
     format: Literal["spa2v.vsl"] = VSL_FORMAT
     version: Literal[1] = VSL_VERSION
     canvas: Canvas = Field(default_factory=Canvas)
-    duration_s: Annotated[FiniteFloat, Field(gt=0.0)]
+    duration_s: Annotated[FiniteFloat, Field(gt=0.0, le=MAX_DURATION_S)]
     reasoning: StrictStr = ""
     video_caption: StrictStr = ""
     keyframes: Annotated[tuple[Keyframe, ...], BeforeValidator(_tuple_from_list), Field(min_length=1)]
@@ -297,9 +309,9 @@ class VideoLayout(_Model):
             raise InputError(f"{where}expected a JSON object holding a video scene layout, got {type(data).__name__}")
         # A file must say what it is; the model's defaults are for layouts built in code.
         if data.get("format") != VSL_FORMAT:
-            raise InputError(f"{where}format: must be '{VSL_FORMAT}', got {data.get('format')!r}")
+            raise InputError(f"{where}format: must be '{VSL_FORMAT}', got {quoted(data.get('format'))}")
         if data.get("version") != VSL_VERSION:
-            raise InputError(f"{where}version: {data.get('version')!r} is not supported; this program reads "
+            raise InputError(f"{where}version: {quoted(data.get('version'))} is not supported; this program reads "
                              f"version {VSL_VERSION}")
         try:
             return cls.model_validate(data)
@@ -317,6 +329,24 @@ _EXPECTED = {
     "tuple_type": "a list",
     "list_type": "a list",
 }
+
+
+def _short_repr() -> reprlib.Repr:
+    short = reprlib.Repr()
+    # A few levels and items: a value from a file may be a megabyte long or nested a thousand deep (whose
+    # plain repr would run out of recursion).
+    short.maxlevel, short.maxlist, short.maxtuple, short.maxdict = 3, 4, 4, 4
+    short.maxstring = short.maxother = MAX_QUOTED_CHARS
+    return short
+
+
+_SHORT_REPR = _short_repr()
+
+
+def quoted(value: Any, limit: int = MAX_QUOTED_CHARS) -> str:
+    """``repr(value)`` shortened to at most ``limit`` characters (with "..."), for error messages."""
+    text = _SHORT_REPR.repr(value)
+    return text if len(text) <= limit else text[: max(0, limit - 3)] + "..."
 
 
 def _path(loc: Sequence[Any]) -> str:
@@ -340,12 +370,16 @@ def validation_message(exc: ValidationError) -> str:
     elif kind == "missing":
         problem = "is missing"
     elif kind in _EXPECTED:
-        problem = f"must be {_EXPECTED[kind]}, got {value!r}"
+        problem = f"must be {_EXPECTED[kind]}, got {quoted(value)}"
     elif kind in ("greater_than_equal", "greater_than"):
         bound = ctx.get("ge", ctx.get("gt"))
-        problem = f"must be {'at least' if kind == 'greater_than_equal' else 'greater than'} {bound}, got {value!r}"
+        problem = (f"must be {'at least' if kind == 'greater_than_equal' else 'greater than'} {bound}, "
+                   f"got {quoted(value)}")
+    elif kind in ("less_than_equal", "less_than"):
+        bound = ctx.get("le", ctx.get("lt"))
+        problem = f"must be {'at most' if kind == 'less_than_equal' else 'less than'} {bound:g}, got {quoted(value)}"
     elif kind == "literal_error":
-        problem = f"must be {ctx.get('expected')}, got {value!r}"
+        problem = f"must be {ctx.get('expected')}, got {quoted(value)}"
     elif kind == "too_short" and path == "keyframes":
         problem = "must hold at least one keyframe"
     elif kind == "string_too_short":
@@ -359,7 +393,7 @@ def validation_message(exc: ValidationError) -> str:
 def load_vsl(path: str | Path) -> VideoLayout:
     """Read and validate a ``.vsl.json`` file; any problem raises :class:`InputError` naming file and field."""
     path = Path(path)
-    data = read_json_file(path)
+    data = read_json_file(path, max_bytes=MAX_FILE_BYTES, what="layout file")
     return VideoLayout.from_json_dict(data, source=path)
 
 

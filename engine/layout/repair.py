@@ -10,7 +10,9 @@ Policies, in the order they are applied:
   raw line breaks in strings are fixed (:func:`engine.layout.textformat.relaxed_json_loads`). An answer in the
   paper's ``Frame k: {...} ... Video Caption: ...`` format is read by :mod:`engine.layout.textformat`.
 * **Numbers** given as text (``"12.5"``) are read as numbers; an id like ``1.0`` or ``"1"`` as 1.
-* **Canvas**: when every box coordinate lies in [0, 1] (and there is at least one box), the boxes are read as
+* **Names** are stripped of white space around them; an object without a name (or a blank one) is "object".
+* **Canvas**: when every box coordinate lies in [0, 1] (and there is at least one box, and one of them is
+  narrower or lower than :data:`MIN_BOX_PX`, so that it cannot be meant in pixels), the boxes are read as
   fractions of the canvas and scaled to it. Otherwise, when the answer states a canvas other than the requested
   one, its boxes are scaled from that canvas to the requested one.
 * **Boxes**: swapped corners (x0 > x1 or y0 > y1) are put back in order; boxes reaching outside the canvas are
@@ -28,8 +30,11 @@ Policies, in the order they are applied:
 * **Missing keyframes** (fewer than N): each grid time with no keyframe near it (within a quarter of the grid
   spacing) gets a new keyframe with an empty caption. Its objects follow :mod:`engine.layout.interp`'s rule:
   an object listed by both neighbouring keyframes is interpolated linearly between them; before the first or
-  after the last keyframe, the objects of the nearest keyframe are carried unchanged.
+  after the last keyframe, the objects of the nearest keyframe are carried unchanged. More keyframes than
+  N are all kept (that is no repair, so nothing is reported).
 * **Captions and reasoning** that are missing become empty strings.
+* **Recording and sounds off screen** (``audio``, ``offscreen``: written by this program, not by LLMs) are kept
+  as they are; an off-screen entry that is not valid is dropped.
 
 If nothing usable remains (no JSON, no keyframes, or every box unusable) :class:`InputError` says why.
 """
@@ -53,6 +58,7 @@ from engine.layout.model import (
     VSL_FORMAT,
     VSL_VERSION,
     Canvas,
+    OffscreenSource,
     VideoLayout,
     keyframe_times,
     validation_message,
@@ -66,6 +72,9 @@ from engine.layout.textformat import (
 
 #: A box narrower or lower than this many canvas pixels (after clipping) cannot be drawn or rendered: dropped.
 MIN_BOX_PX = 1.0
+# A box this little below MIN_BOX_PX is a rounding error (an interpolated box between two boxes of 1 px), not
+# a smaller box: it is kept, so that repairing a repaired layout drops nothing.
+_SIZE_TOLERANCE_PX = 1e-9
 
 _KEYFRAME_KEYS = ("keyframes", "key_frames", "frames", "layouts")
 _OBJECT_KEYS = ("objects", "frame layout", "frame_layout", "layout", "boxes")
@@ -112,7 +121,7 @@ class _Repairer:
         self.raw_objects = 0  # object entries seen in the answer, to tell "all dropped" from "none given"
 
     def note(self, line: str) -> None:
-        self.notes.append(line)
+        self.notes.append(_one_line(line))
 
     def number(self, value: Any) -> float | None:
         """A finite float from a number or a numeric string; None for anything else."""
@@ -230,9 +239,9 @@ def _repair(data: Any, canvas: Canvas, duration_s: float | None, n_keyframes: in
         raise InputError(f"none of the {n_raw_objects} boxes in the answer could be used ({reasons})")
     _fix_ids(frames, run)
     _fix_times(frames, duration, n_keyframes, run)
+    # More keyframes than asked for are all kept, silently: nothing was wrong with them, and a note here
+    # would come back each time the (valid) result is repaired again.
     frames = _fill_missing(frames, duration, n_keyframes, run)
-    if n_keyframes is not None and len(frames) > n_keyframes:
-        run.note(f"the answer has {len(frames)} keyframes where {n_keyframes} were asked for; all kept")
     if run.numbers_from_text:
         run.note(f"{run.numbers_from_text} number(s) given as text (like \"12.5\") read as numbers")
 
@@ -249,11 +258,34 @@ def _repair(data: Any, canvas: Canvas, duration_s: float | None, n_keyframes: in
             for f in frames
         ],
     }
+    # A layout written by this program (not an LLM) may name its recording and sounds off screen: kept.
+    audio = data.get("audio")
+    if isinstance(audio, str) and audio:
+        layout_dict["audio"] = audio
+    offscreen = _offscreen(data.get("offscreen"), run)
+    if offscreen:
+        layout_dict["offscreen"] = offscreen
     try:
         layout = VideoLayout.model_validate(layout_dict)
     except ValidationError as exc:  # a gap in the policies above; say what is left rather than crash
         raise InputError(f"the layout is still invalid after repairs: {validation_message(exc)}") from None
     return RepairResult(layout=layout, repairs=run.notes)
+
+
+def _offscreen(raw: Any, run: _Repairer) -> list[OffscreenSource]:
+    """The valid entries of a layout's ``offscreen`` list; the others are dropped with a note."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        run.note(f"offscreen must be a list of {{\"name\": ..., \"source_id\": ...}}, got {raw!r:.60}; ignored")
+        return []
+    kept = []
+    for index, entry in enumerate(raw):
+        try:
+            kept.append(OffscreenSource.model_validate(entry))
+        except ValidationError as exc:
+            run.note(f"offscreen[{index}] dropped: {validation_message(exc)}")
+    return kept
 
 
 def _first_key(mapping: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
@@ -390,7 +422,13 @@ def _object_id(value: Any, where: str, run: _Repairer) -> int | None:
 
 def _drop(run: _Repairer, line: str) -> None:
     run.note(line)
+    line = _one_line(line)
     run.dropped.append(line.partition("dropped: ")[2] or line)
+
+
+def _one_line(text: str) -> str:
+    """``text`` with its line breaks made spaces: a note quotes names and captions, which may hold them."""
+    return " ".join(text.splitlines())
 
 
 def _fmt_box(box: list[float]) -> str:
@@ -399,8 +437,13 @@ def _fmt_box(box: list[float]) -> str:
 
 def _rescale_boxes(frames: list[_Frame], canvas: Canvas, answer_canvas: Canvas | None, run: _Repairer) -> None:
     """Normalised 0–1 boxes, or boxes on another canvas than the requested one, scaled to the canvas."""
-    coords = [v for f in frames for o in f.objects for v in o.box]
-    if coords and all(0.0 <= v <= 1.0 for v in coords) and any(v > 0.0 for v in coords):
+    boxes = [o.box for f in frames for o in f.objects]
+    coords = [v for box in boxes for v in box]
+    # Read as pixels, a box within [0, 1] is at most 1 px: fractions unless every box is then usable, which
+    # makes every box exactly [0, 0, 1, 1] px, as in a valid layout (that must pass through as it is).
+    smallest = MIN_BOX_PX - _SIZE_TOLERANCE_PX
+    too_small_as_pixels = any(abs(b[2] - b[0]) < smallest or abs(b[3] - b[1]) < smallest for b in boxes)
+    if coords and all(0.0 <= v <= 1.0 for v in coords) and any(v > 0.0 for v in coords) and too_small_as_pixels:
         sx, sy = float(canvas.width), float(canvas.height)
         run.note(f"every box coordinate lies in [0, 1]: read as fractions of the canvas and scaled to "
                  f"{canvas.width}x{canvas.height}")
@@ -427,7 +470,8 @@ def _fix_box(obj: _Object, label: int, canvas: Canvas, run: _Repairer) -> _Objec
     ordered = [x0, y0, x1, y1]
     w, h = canvas.width, canvas.height
     clipped = [min(max(x0, 0.0), w), min(max(y0, 0.0), h), min(max(x1, 0.0), w), min(max(y1, 0.0), h)]
-    if clipped[2] - clipped[0] < MIN_BOX_PX or clipped[3] - clipped[1] < MIN_BOX_PX:
+    smallest = MIN_BOX_PX - _SIZE_TOLERANCE_PX
+    if clipped[2] - clipped[0] < smallest or clipped[3] - clipped[1] < smallest:
         if clipped != ordered:
             reason = f"it lies (almost) wholly outside the {w}x{h} canvas"
         else:
@@ -510,7 +554,9 @@ def _fix_times(frames: list[_Frame], duration_s: float, n_keyframes: int | None,
             run.note(f"keyframe {frame.label}: no time; set to {frame.time_s:g} s (its slot on the keyframe grid)")
     times = [f.time_s for f in frames]
     in_clip = all(t is not None and -TIME_TOLERANCE_S <= t <= duration_s + TIME_TOLERANCE_S for t in times)
-    distinct = len({round(t or 0.0, 6) for t in times}) == len(times)
+    # Distinct as the model counts them (exactly), once a tolerated overshoot past either end is pulled in: two
+    # times a rounding error past the end would otherwise both become the end.
+    distinct = len({min(max(t or 0.0, 0.0), duration_s) for t in times}) == len(times)
     if not (in_clip and distinct):
         slot_times = [grid[f.slot] for f in frames]
         if len(set(slot_times)) < len(slot_times):  # two keyframes claim one slot: spread them instead

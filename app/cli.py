@@ -732,7 +732,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # One line, whatever the message quotes (a file name may hold a line break).
+        one_line = str(exc).replace("\r", "\\r").replace("\n", "\\n")
+        print(f"error: {one_line}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Cancelled:
         print("cancelled", file=sys.stderr)

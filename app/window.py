@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.audition import AuditionController
 from app.editor import EditorController
 from app.playback import Player
 from app.project_store import Autosaver, RecentFiles
@@ -80,6 +81,9 @@ class StudioWindow(QMainWindow):
         self.error_box: QMessageBox | None = None
         self._position_s = 0.0
         self._pending_path: Path | None = None
+        #: Asked when a project's recording is not where the project says: (project file, the recording it
+        #: names or None) → the recording to use instead, or None to give up. Tests replace it.
+        self.locate_recording: Callable[[Path, Path | None], Path | None] = self._ask_to_locate_recording
         #: Closing with unsaved edits asks first (tests and screenshots turn it off).
         self.ask_to_save = True
         self._showing_partial = False
@@ -219,6 +223,12 @@ class StudioWindow(QMainWindow):
         home_action.setShortcut(QKeySequence(Qt.Key.Key_Home))
         home_action.triggered.connect(lambda: self.seek(0.0))
         menu_play.addAction(home_action)
+        self.ab_action = QAction("A/B: the recording or the layout as sound", self)
+        self.ab_action.setShortcut(QKeySequence("B"))
+        self.ab_action.setToolTip("Switch between the recording (A) and the layout heard as spatial sound (B) (B)")
+        self.ab_action.triggered.connect(lambda: self.transport.set_listening(
+            "separated" if self.transport.listening == "original" else "original"))
+        menu_play.addAction(self.ab_action)
         self.cancel_action = QAction("Cancel analysis", self)
         self.cancel_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
         self.cancel_action.triggered.connect(self.cancel_analysis)
@@ -239,6 +249,11 @@ class StudioWindow(QMainWindow):
             lambda sid: self.cues.highlight_source(None if sid < 0 else sid)
         )
         self.sources_table.offscreenToggled.connect(self._on_offscreen_toggled)
+        self.audition = AuditionController(self.player, self)
+        self.transport.listenChanged.connect(self.audition.listen)
+        self.audition.statusMessage.connect(self.status_label.setText)
+        self.audition.fellBack.connect(lambda: self.transport.set_listening("original"))
+        self.editor.document.layoutChanged.connect(lambda: self.audition.set_layout(self.editor.document.layout))
         self.editor.document.layoutChanged.connect(self._show_offscreen)
         self.runner.statusChanged.connect(self.status_label.setText)
         self.runner.progressChanged.connect(lambda p: self.progress_bar.setValue(round(p)))
@@ -250,7 +265,11 @@ class StudioWindow(QMainWindow):
         self.player.stateChanged.connect(self.transport.set_playing)
         self.player.availabilityChanged.connect(lambda ok, why: self._update_play_enabled())
         self.project_path: Path | None = None
+        # A project being opened: it replaces what is shown only once its recording has been analysed, so a
+        # recording that fails leaves the open project (its layout, its file, its autosave) as it was.
         self._pending_project: Any = None
+        self._pending_recovered = False
+        self._pending_project_path: Path | None = None
         self.recent = RecentFiles()
         self.autosaver = Autosaver(self._project_snapshot)
         self.editor.document.dirtyChanged.connect(self._on_dirty)
@@ -350,7 +369,8 @@ class StudioWindow(QMainWindow):
         if path.suffix.lower() == ".spa2v":
             self.open_project(path)
             return
-        self._pending_project = None
+        self._pending_project, self._pending_project_path = None, None
+        self._pending_recovered = False
         self._open_recording(path)
 
     def _open_recording(self, path: Path) -> None:
@@ -392,6 +412,8 @@ class StudioWindow(QMainWindow):
     def _on_failed(self, exc: BaseException) -> None:
         self._set_busy(False)
         self._restore_previous()
+        self._pending_project, self._pending_project_path = None, None
+        self._pending_recovered = False
         name = self._pending_path.name if self._pending_path else "the file"
         if isinstance(exc, InputError):
             message = str(exc)
@@ -410,6 +432,8 @@ class StudioWindow(QMainWindow):
     def _on_cancelled(self) -> None:
         self._set_busy(False)
         self._restore_previous()
+        self._pending_project, self._pending_project_path = None, None
+        self._pending_recovered = False
         self.status_label.setText("Analysis cancelled")
 
     def _restore_previous(self) -> None:
@@ -443,6 +467,15 @@ class StudioWindow(QMainWindow):
     def show_loaded(self, loaded: LoadedAudio) -> None:
         """Show a fully analysed recording (replaces what was shown)."""
         analysis = loaded.analysis
+        project, self._pending_project = self._pending_project, None
+        project_path, self._pending_project_path = self._pending_project_path, None
+        if project is not None:
+            # The project's own layout follows (_show_project); the one shown so far belongs to what was open.
+            self.editor.document.set_layout(None)
+        if project_path is not None:
+            self.project_path = project_path
+            self.recent.add(project_path)
+            self.autosaver.set_project_path(project_path)
         self.loaded = loaded
         self.player.load(loaded.audio)
         self.waveform.set_peaks(loaded.peaks)
@@ -452,6 +485,7 @@ class StudioWindow(QMainWindow):
         events = loaded.events or []
         self.cues.set_events(events)
         self.editor.source_spans = {e.source_id: list(e.intervals) for e in events}
+        self.audition.set_recording(loaded.audio, analysis, loaded.path)
         self.sources_table.set_sources(analysis.sources,
                                        frozenset() if layout is None else layout.offscreen_source_ids(),
                                        sounds={e.source_id: sounding_text(e.intervals) for e in events})
@@ -467,7 +501,6 @@ class StudioWindow(QMainWindow):
         self._update_play_enabled()
         self._set_position(0.0, smooth=False)
         self.editor.set_recording(loaded.path, analysis, loaded.peaks.duration_s)
-        project, self._pending_project = self._pending_project, None
         if project is not None:
             self._show_project(project)
         elif self.editor.document.layout is None:
@@ -476,10 +509,16 @@ class StudioWindow(QMainWindow):
 
     # --- projects -------------------------------------------------------------------------------------
 
-    def open_project(self, path: Path) -> None:
-        """Load a ``.spa2v`` project: its recording is analysed, then its layout and edit state are shown."""
+    def open_project(self, path: str | Path) -> None:
+        """Load a ``.spa2v`` project: its recording is analysed, then its layout and edit state are shown.
+
+        A bad project file, or a recording that cannot be analysed, shows one message and leaves what is open
+        as it was. A recording that is not where the project says is offered to be located
+        (:attr:`locate_recording`); the project then uses the file chosen (saving it keeps that).
+        """
         from engine.project import load_project
 
+        path = Path(path)
         try:
             project, warnings = load_project(path)
         except InputError as exc:
@@ -488,15 +527,33 @@ class StudioWindow(QMainWindow):
         for warning in warnings:
             self.editor.log_panel.add(f"{path.name}: {warning}", "warning")
         if project.audio is None or project.audio_missing:
-            self.show_error(f"{path.name}: its recording {project.audio} is not there; open the recording "
-                            "(File → Open) and save the project again to point it there.")
-            return
-        self.project_path = path
-        self.recent.add(path)
-        self.autosaver.set_project_path(path)
+            located = self.locate_recording(path, project.audio)
+            if located is None:
+                missing = ("names no recording" if project.audio is None
+                           else f"names {project.audio}, which is not there")
+                self.show_error(f"{path.name}: the project {missing}; open it again and locate the recording, or "
+                                "open the recording (File → Open) and save the project again to point it there.")
+                return
+            project = project.replaced(audio=Path(located).absolute())
+            self.editor.log_panel.add(f"{path.name}: the recording is now {project.audio}; save the project to "
+                                      "keep it there", "info")
         self._pending_project = project
-        self.editor.document.set_layout(None)
+        self._pending_project_path = path
         self._open_recording(project.audio)
+
+    def _ask_to_locate_recording(self, project_path: Path, audio: Path | None) -> Path | None:
+        """Ask whether to look for a project's missing recording, then for the file; None when declined."""
+        where = "names no recording" if audio is None else f"names the recording\n{audio}\nwhich is not there"
+        answer = QMessageBox.question(
+            self, "SpA2V Studio", f"The project {project_path.name} {where}.\n\nLocate the recording?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return None
+        start = str(audio.parent if audio is not None and audio.parent.is_dir() else project_path.parent)
+        chosen, _ = QFileDialog.getOpenFileName(self, f"Locate {audio.name if audio else 'the recording'}", start,
+                                                FILE_FILTERS)
+        return Path(chosen) if chosen else None
 
     def offer_recovery(self) -> bool:
         """After a crash: offer to restore the newest autosaved project; True when one is being restored."""
@@ -528,12 +585,15 @@ class StudioWindow(QMainWindow):
         self.project_path = entry.original_path
         self.autosaver.adopt(entry)
         self._pending_project = project
+        # Restored work is not saved work: the document stays unsaved until the user saves it, so closing asks.
+        self._pending_recovered = True
         self._open_recording(project.audio)
         return True
 
     def _show_project(self, project: Any) -> None:
         doc = self.editor.document
-        doc.set_layout(project.layout, clean=True)
+        recovered, self._pending_recovered = self._pending_recovered, False
+        doc.set_layout(project.layout, clean=not recovered)
         if project.layout is not None:
             self.editor.planner.set_reasoning(project.layout.reasoning)
         planner = project.planner
@@ -689,6 +749,7 @@ class StudioWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop the analysis, planning, rendering and playback threads (idempotent)."""
         self.runner.shutdown()
+        self.audition.shutdown()
         self.editor.shutdown()
         self.player.close()
 

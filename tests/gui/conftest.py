@@ -41,6 +41,8 @@ QThread.start = _recording_start  # every QThread started in the tests is watche
 # never to the user's own settings.
 for _format in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
     QSettings.setPath(_format, QSettings.Scope.UserScope, tempfile.mkdtemp(prefix="spa2v-test-settings-"))
+# Autosaves, recovery files and the example store likewise go to a folder of the test run.
+os.environ.setdefault("SPA2V_DATA_DIR", tempfile.mkdtemp(prefix="spa2v-test-data-"))
 
 
 class MemoryKeyring(keyring.backend.KeyringBackend):

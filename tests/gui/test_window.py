@@ -301,3 +301,40 @@ def test_the_window_shows_when_each_source_sounds(qtbot, window, tmp_path) -> No
                                          for sid, spans in events.items() if spans}
     texts = [row[COL_SOUNDS] for row in window.sources_table.row_texts()]
     assert all(text.endswith(" s") or text == "silent" for text in texts)
+
+
+def test_a_b_plays_the_layout_as_sound_at_the_same_playhead_and_follows_edits(qtbot, window, stereo_wav) -> None:
+    from app.playback import ArraySource
+
+    window.ask_to_save = False
+    load_and_wait(qtbot, window, stereo_wav)
+    qtbot.waitUntil(lambda: window.editor.document.layout is not None and not window.editor.plan_runner.busy,
+                    timeout=20000)
+    window.seek(1.5)
+    audition = window.audition
+    with qtbot.waitSignal(audition.runner.finished, timeout=30000):
+        window.ab_action.trigger()  # B, as the B key does
+    assert window.transport.listening == "separated"
+    source = window.player._source
+    assert isinstance(source, ArraySource) and source.frames == window.loaded.audio.frames
+    assert source.sample_rate == window.loaded.audio.sample_rate
+    assert window.player.position_s == pytest.approx(1.5, abs=1e-3)
+    assert "Hearing B" in window.status_label.text()
+    first = audition.last.samples
+
+    # An edit while B is heard: a new audition follows once the edits pause.
+    doc = window.editor.document
+    object_id = doc.layout.object_ids()[0]
+    doc.set_time(doc.layout.times[0])
+    with qtbot.waitSignal(audition.runner.finished, timeout=30000):
+        doc.move_box(object_id, (0.0, 100.0, 60.0, 160.0), finished=True)
+    assert audition.last.samples is not first and window.player._source.samples is audition.last.samples
+
+    window.ab_action.trigger()  # back to A
+    assert window.transport.listening == "original" and window.player._source is window.loaded.audio
+
+
+def test_b_without_a_layout_says_why_and_stays_on_a(qtbot, window) -> None:
+    window.transport.set_listening("test")
+    assert window.transport.listening == "original"
+    assert "Plan a layout first" in window.status_label.text()

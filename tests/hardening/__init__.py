@@ -1,0 +1,1 @@
+"""Hardening tests: bad inputs, crashes, faults and security checks across the whole program."""

@@ -580,8 +580,13 @@ class StudioWindow(QMainWindow):
         for warning in warnings:
             self.editor.log_panel.add(f"recovery: {warning}", "warning")
         if project.audio is None or project.audio_missing:
-            self.show_error(f"The autosaved project's recording {project.audio} is not there any more.")
-            return False
+            located = self.locate_recording(entry.original_path or Path(entry.title), project.audio)
+            if located is None:
+                self.show_error(f"The autosaved project's recording {project.audio} is not there any more; "
+                                "restore it again and locate the recording, or open the recording and plan anew.")
+                return False
+            project = project.replaced(audio=Path(located).absolute())
+            self.editor.log_panel.add(f"recovery: the recording is now {project.audio}", "info")
         self.project_path = entry.original_path
         self.autosaver.adopt(entry)
         self._pending_project = project

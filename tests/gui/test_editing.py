@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
@@ -264,3 +266,31 @@ def test_objects_follow_their_sounds_in_one_undoable_step(qtbot) -> None:
     assert not empty.follow_sounds()  # nothing open: a message, no change
     empty.shutdown()
     editor.shutdown()
+
+
+def test_a_recovered_project_whose_recording_moved_can_be_pointed_at_it(qtbot, window, stereo_wav, tmp_path,
+                                                                      monkeypatch) -> None:
+    import shutil
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.project_store import Autosaver
+    from engine.project import Project
+
+    monkeypatch.setenv("SPA2V_DATA_DIR", str(tmp_path / "data"))
+    gone = tmp_path / "gone.wav"
+    shutil.copy(stereo_wav, gone)
+    crashed = Autosaver(lambda: Project.new(gone, layout=layout()))
+    crashed.mark_dirty()
+    assert crashed.save_now()
+    crashed.close(keep_recovery=True)
+    gone.unlink()  # the recording moved after the crash
+    asked: list[Path | None] = []
+    window.locate_recording = lambda project, audio: (asked.append(audio), stereo_wav)[1]
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    window.ask_to_save = False
+    assert window.offer_recovery()
+    qtbot.waitUntil(lambda: window.editor.document.layout is not None and not window.runner.busy, timeout=10000)
+    assert asked == [gone] and window.loaded.path == stereo_wav
+    assert window.editor.document.layout.to_json_dict() == layout().to_json_dict()
+    assert window.editor.document.is_dirty  # restored work is unsaved work

@@ -48,6 +48,9 @@ def preload_generator_libraries(report: Callable[[str], None] | None = None) -> 
     logged and skipped, so the studio still starts.
     """
     seconds: dict[str, float] = {}
+    # transformers warns on import about image processors the pipeline never uses (no torchvision); the user's
+    # terminal is no place for that. Errors still show.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     if importlib.util.find_spec("torch") is None or importlib.util.find_spec("diffusers") is None:
         log.info("torch or diffusers is not installed: the diffusion generator is not preloaded")
         return seconds

@@ -453,12 +453,32 @@ class StudioWindow(QMainWindow):
         box.open()
 
     def _on_offscreen_toggled(self, source_id: int, offscreen: bool) -> None:
-        """The user ticked a source off screen (or back on): an undoable edit of the layout."""
-        if self.editor.document.layout is None:
+        """The user ticked a source off screen (or back on): one undoable edit of the layout. A sound heard but
+        not seen has no box: the object that stood for it (the check's matching) is removed and its label
+        names the off-screen entry."""
+        doc = self.editor.document
+        layout = doc.layout
+        if layout is None:
             self.sources_table.set_offscreen(frozenset())
             self.status_label.setText("Plan a layout first: off-screen sounds are part of the layout.")
             return
-        self.editor.document.set_offscreen(source_id, offscreen)
+        if not offscreen:
+            doc.set_offscreen(source_id, False)
+            return
+        checker = self.editor.checker
+        if checker is not None:
+            checker.check(layout)
+        shown_for = [o for o, s in (checker.matches.items() if checker is not None else []) if s == source_id]
+        names = layout.names_by_id()
+        label = names[shown_for[0]] if shown_for else ""
+        doc.undo_stack.beginMacro("Mark sound off screen")
+        for object_id in shown_for:
+            doc.delete_object(object_id)
+        doc.set_offscreen(source_id, True, label)
+        doc.undo_stack.endMacro()
+        what = f"“{label}”" if label else f"Source #{source_id}"
+        self.status_label.setText(f"{what} is now heard off screen" + (": its box is gone (undo to keep it)."
+                                                                       if shown_for else "."))
 
     def _show_offscreen(self) -> None:
         layout = self.editor.document.layout

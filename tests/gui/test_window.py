@@ -270,11 +270,18 @@ def test_marking_a_source_off_screen_is_an_undoable_layout_edit(qtbot, window, s
     qtbot.waitUntil(lambda: window.editor.document.layout is not None and not window.editor.plan_runner.busy,
                     timeout=20000)
     doc = window.editor.document
+    planned = doc.layout
+    shown_for = {o for o, s in window.editor.checker.matches.items() if s == 1}
+    assert len(shown_for) == 1  # the offline planner gave source 1 a box
+    (object_id,) = shown_for
+    label = planned.names_by_id()[object_id]
     window.sources_table.item(1, COL_ON_SCREEN).setCheckState(Qt.CheckState.Unchecked)  # as a click does
     assert doc.layout.offscreen_source_ids() == {1}
+    assert [(e.name, e.source_id) for e in doc.layout.offscreen] == [(label, 1)]  # named by its box's label
+    assert object_id not in doc.layout.object_ids()  # heard, not seen: no box
     assert doc.undo_stack.undoText() == "Mark sound off screen"
-    doc.undo_stack.undo()
-    assert doc.layout.offscreen_source_ids() == set()
+    doc.undo_stack.undo()  # one step brings back the box and the source
+    assert doc.layout == planned
     assert [row[COL_ON_SCREEN] for row in window.sources_table.row_texts()] == ["☑", "☑"]
     doc.undo_stack.redo()
     assert [row[COL_ON_SCREEN] for row in window.sources_table.row_texts()] == ["☑", "☐"]

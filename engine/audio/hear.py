@@ -43,6 +43,13 @@ HEAD_SHADOW_DB = 3.0
 # only the 1/r difference); a head in a reverberant room, whose diffuse field fills in the shadow, still shows
 # 3-5 dB/ms, and 27 dB/ms dry.
 ILD_ITD_SLOPE_DB_PER_MS = 2.5
+#: Pan-pot: every direct sound at zero lag (within a GCC lag step or two, 0.1 ms), and the in-phase bins' level
+#: balance off the centre by more than a centre source's spread (12 degrees on the pan law).
+PANPOT_MAX_LAG_MS = 0.1
+PANPOT_MIN_BALANCE_DEG = 12.0
+#: A source ahead of a head or a spaced pair keeps its in-phase bins' balance at the centre; a panned one
+#: leaves the centre with under half its peak (the reverberant tail's random-phase bins barely vote there).
+PANPOT_MAX_CENTRE_SHARE = 0.5
 #: Ghost tracks (see drop_ghost_tracks): only offsets this large are tested (near tracks are merged
 #: by the tracker anyway); a segment is explained when the track stands at most GHOST_MARGIN above
 #: the sidelobe (as a fraction of the main track's evidence); a ghost is explained in most segments.
@@ -175,8 +182,8 @@ def detect_kind(frames: dict[str, np.ndarray], seg: Segments) -> tuple[Recording
     bal_peaks, _ = find_peaks(np.r_[0.0, balance, 0.0], height=0.15 * balance.max())
     off_centre = float(np.max(np.abs(balance_az[np.clip(bal_peaks - 1, 0, balance.size - 1)]), initial=0.0))
     facts.update(max_peak_lag_ms=float(peak_lags.max()), balance_peak_deg=off_centre)
-    if peak_lags.max() <= 0.1:
-        if off_centre > 12.0:
+    if peak_lags.max() <= PANPOT_MAX_LAG_MS:
+        if off_centre > PANPOT_MIN_BALANCE_DEG:
             return RecordingKind.PANPOT, float(np.clip(0.5 + off_centre / 60.0, 0.5, 1.0)), facts
         # The strong sources are ahead; a weaker one far to the side of a spaced pair still leaves a
         # clear peak at a lag no head produces.
@@ -206,6 +213,20 @@ def detect_kind(frames: dict[str, np.ndarray], seg: Segments) -> tuple[Recording
     facts["ild_itd_slope_db_per_ms"] = slope
     if slope > ILD_ITD_SLOPE_DB_PER_MS:
         return RecordingKind.BINAURAL, float(np.clip(0.5 + (slope - ILD_ITD_SLOPE_DB_PER_MS) / 30.0, 0.5, 1.0)), facts
+    # Neither a head shadow nor ILD growing with ITD. If the strongest lag is still zero while the in-phase
+    # bins' level balance peaks off the centre and leaves the centre nearly empty, the off-zero peaks are the
+    # room's, not a second microphone's: a steady tone (siren, engine) beyond the critical distance has an
+    # interaural phase set by its reflections (4-30 ms late, folded into the short lag window modulo its
+    # period), so a reverberant pan-pot mix shows lag peaks as strong as a spaced pair's direct delay. A
+    # spaced pair or a head whose strongest source is ahead (zero lag) has that source's in-phase bins
+    # balanced at the centre.
+    main_lag = float(abs(seg.lag_ms[int(np.argmax(total_gcc))]))
+    balance_top_deg = float(balance_az[int(np.argmax(balance))])
+    centre_share = float(np.interp(0.0, balance_az, balance) / max(float(balance.max()), 1e-12))
+    facts.update(main_peak_lag_ms=main_lag, balance_top_deg=balance_top_deg, balance_centre_share=centre_share)
+    if (main_lag <= PANPOT_MAX_LAG_MS and abs(balance_top_deg) > PANPOT_MIN_BALANCE_DEG
+            and centre_share < PANPOT_MAX_CENTRE_SHARE):
+        return RecordingKind.PANPOT, 0.5, facts
     return RecordingKind.SPACED, float(np.clip(0.5 + (ILD_ITD_SLOPE_DB_PER_MS - slope) / 5.0, 0.5, 1.0)), facts
 
 

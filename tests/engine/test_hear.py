@@ -261,3 +261,17 @@ def test_a_steady_source_stays_one_track_while_another_drives_past_it() -> None:
     covered = sum(end - start for start, end in violin[0].active)
     assert covered >= 0.85 * analysis.duration_s
     assert any(s.motion is Motion.MOVING_RIGHT for s in analysis.sources)
+
+
+def test_a_reverberant_pan_pot_siren_is_not_taken_for_a_spaced_pair(tmp_path: Path) -> None:
+    """A steady tone beyond the room's critical distance has an interaural phase set by its reflections, so a
+    pan-pot mix shows lag peaks as strong as a spaced pair's; the level balance of its in-phase bins, off the
+    centre with the centre nearly empty, still says pan-pot (make-bench seed 2026, scene 069)."""
+    spec = SceneSpec(kind="panpot", duration_s=5.28, rt60_s=0.313, seed=450237054, room_volume_m3=500.0,
+                     sources=[SourceSpec("siren", -66.8, distance_start_m=2.58, seed=63736279)])
+    audio, rate = render_scene(spec)
+    path = tmp_path / "siren.wav"
+    sf.write(path, audio, rate)
+    analysis = analyze(path)
+    assert analysis.kind is RecordingKind.PANPOT
+    assert analysis.sources and analysis.sources[0].side is Side.LEFT

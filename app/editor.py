@@ -275,7 +275,7 @@ class EditorController(QObject):
         for frame in boxes_at_times(layout, np.linspace(0.0, layout.duration_s, 41)):
             for b in frame:
                 paths.setdefault(b.id, []).append(((b.box[0] + b.box[2]) / 2, (b.box[1] + b.box[3]) / 2))
-        self.canvas.set_paths(paths)
+        self.canvas.set_paths(paths, {object_id: doc.colour(object_id) for object_id in paths})
         self.timeline.set_duration(layout.duration_s)
         self.timeline.set_keyframes(list(layout.times))
         lanes = []

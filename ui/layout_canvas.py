@@ -536,6 +536,7 @@ class LayoutCanvas(QGraphicsView):
         self._onion_count = 0
         self._path_items: dict[int, _PathItem] = {}
         self._path_points: dict[int, list[tuple[float, float]]] = {}
+        self._path_colours: dict[int, QColor] = {}
 
         self._frame = QGraphicsRectItem()
         self._frame.setZValue(_Z_FRAME)
@@ -660,10 +661,12 @@ class LayoutCanvas(QGraphicsView):
         for index, item in enumerate(self._onion_items):
             item.setVisible(self._show_onion and index < self._onion_count)
 
-    def set_paths(self, paths: dict[int, list[tuple[float, float]]]) -> None:
+    def set_paths(self, paths: dict[int, list[tuple[float, float]]],
+                  colours: dict[int, QColor | str] | None = None) -> None:
         """The path of each box centre over the clip, ``{object_id: [(x, y), ...]}`` in canvas px, drawn in
-        the object's colour with an arrowhead at the end of the clip."""
+        the object's colour (``colours``, else its box's, else the palette's) with an arrowhead at the end."""
         self._path_points = {int(k): list(v) for k, v in paths.items()}
+        self._path_colours = {int(k): QColor(v) for k, v in (colours or {}).items()}
         for object_id in [i for i in self._path_items if i not in self._path_points]:
             self._scene.removeItem(self._path_items.pop(object_id))
         for object_id in self._path_points:
@@ -804,7 +807,8 @@ class LayoutCanvas(QGraphicsView):
     def _recolour_paths(self) -> None:
         for object_id, item in self._path_items.items():
             box = self._boxes.get(object_id)
-            colour = QColor(box.colour) if box is not None else source_colour(object_id)
+            colour = (QColor(box.colour) if box is not None
+                      else self._path_colours.get(object_id, QColor(source_colour(object_id))))
             item.set_path(self._path_points.get(object_id, []), colour)
 
     def _select(self, object_id: int | None, emit: bool) -> None:

@@ -523,3 +523,11 @@ def test_resized_box_geometry():
 def test_snap_offset_picks_the_closest_pair():
     assert snap_offset([10.0, 50.0], [0.0, 53.0], 4.0) == (3.0, 53.0)
     assert snap_offset([10.0], [20.0], 4.0) == (0.0, None)
+
+
+def test_a_path_keeps_its_objects_colour_when_the_box_is_not_on_the_frame(canvas):
+    canvas.set_boxes([])  # the object is absent at this moment; its path still shows where it goes
+    canvas.set_paths({1: [(10.0, 10.0), (40.0, 40.0)]}, {1: "#3cb44b"})
+    assert canvas._path_items[1]._colour == QColor("#3cb44b")
+    canvas.set_paths({1: [(10.0, 10.0), (40.0, 40.0)]})  # no colour given: the palette's
+    assert canvas._path_items[1]._colour == QColor(source_colour(1))

@@ -96,8 +96,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 def _print_events(audio: str, analysis):
     """Print when each source sounds (the timeline the LLM planner is given) and return the events."""
-    from engine.audition.events import describe_events, source_names
-    from engine.planner.llm import SEPARATED_EVENTS_MAX_S, recording_events
+    from engine.audition.events import SEPARATED_EVENTS_MAX_S, describe_events, recording_events, source_names
 
     events = recording_events(audio, analysis)
     if analysis.sources:
@@ -211,7 +210,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def _planner_events(audio: Path, analysis, settings):
     """When each source sounds, for the LLM's request; None when the measured cues are left out (--no-cues)."""
-    from engine.planner.llm import recording_events
+    from engine.audition.events import recording_events
 
     if not settings.include_cues:
         return None

@@ -105,8 +105,9 @@ class EditorController(QObject):
         #: object ↔ source matching across edits, so the box being dragged is the one that gets flagged.
         self.checker: Checker | None = None
         self.check_report: CheckReport | None = None
-        #: When each measured source sounds: source id → spans in seconds (from the analysis task).
-        self.source_spans: dict[int, list[tuple[float, float]]] = {}
+        #: When each measured source sounds (``engine.audition.events.SourceEvents``, from the analysis task);
+        #: planning with the LLM and "Objects follow their sounds" use them.
+        self.events: list[Any] = []
         self._shared_labels = False
         #: The last rendered video's frames, shown on the canvas at the playhead (so Play plays it with its
         #: sound, the recording's); None before a render or when switched off.
@@ -204,18 +205,24 @@ class EditorController(QObject):
         """Put each object on the keyframes where the source it stands for (the check's matching) is heard,
         and take it off the others: one undoable command; says what happened in the status line."""
         layout = self.document.layout
-        if layout is None or self.checker is None or not self.source_spans:
+        if layout is None or self.checker is None or not self.events:
             self.statusMessage.emit("Open a recording and plan first: objects follow the sounds measured in it.")
             return False
-        self.checker.check(layout)
-        sounding = {object_id: self.source_spans.get(source_id, [])
-                    for object_id, source_id in self.checker.matches.items()}
+        spans = {entry.source_id: list(entry.intervals) for entry in self.events}
+        # The matching of the check made when the layout last changed (_refresh_layout).
+        sounding = {object_id: spans.get(source_id, []) for object_id, source_id in self.checker.matches.items()}
         before = layout
         self._edit(self.document.follow_sounds(sounding))
         changed = self.document.layout is not before
         self.statusMessage.emit("Objects now appear while their sound is heard (undo to go back)." if changed
                                 else "Every object already appears exactly while its sound is heard.")
         return changed
+
+    def objects_of_source(self, source_id: int) -> list[int]:
+        """The objects the consistency check matched to measured source ``source_id`` (none without a check)."""
+        if self.checker is None:
+            return []
+        return [object_id for object_id, matched in self.checker.matches.items() if matched == source_id]
 
     def set_time(self, time_s: float) -> None:
         """The audio's playhead moved: show the boxes of that moment."""
@@ -227,16 +234,19 @@ class EditorController(QObject):
         """The boxes shown at ``time_s``; ``checked``: with the consistency check's verdict on each (the frame
         on screen; the onion-skin frames around it go without)."""
         doc = self.document
+        frame = boxes_at(layout, time_s)
         verdicts: dict[int, KeyframeCheck] = {}
         sounding: set[int] = set()
         if checked and self.checker is not None and self.check_report is not None:
-            verdicts = self.checker.check_frame(layout, time_s)
+            # Against the matching of the check made when the layout last changed (_refresh_layout): the
+            # playhead path only compares this frame's boxes.
+            verdicts = {b.id: self.checker.box_check(b.id, b.box, time_s) for b in frame}
             if self._shared_labels:
                 sounding = sounding_objects(layout, self.analysis, [time_s])[float(time_s)]
         return [
             CanvasBox(b.id, b.name, b.box, doc.colour(b.id), b.is_keyframe, doc.is_locked(b.id), doc.is_visible(b.id),
                       flag=self._frame_flag(verdicts.get(b.id)), sounding=b.id in sounding)
-            for b in boxes_at(layout, time_s)
+            for b in frame
         ]
 
     def _frame_flag(self, verdict: KeyframeCheck | None) -> str:
@@ -353,7 +363,8 @@ class EditorController(QObject):
             return
         self._initial_plan = initial
         self.planner.set_busy(True)
-        self.plan_runner.start(plan_task(self.audio_path, self.analysis, settings, api_key=self.planner.api_key()))
+        self.plan_runner.start(plan_task(self.audio_path, self.analysis, settings, api_key=self.planner.api_key(),
+                                         events=self._events_for_planning()))
 
     @Slot(bool)
     def _on_remember_key(self, remember: bool) -> None:
@@ -377,7 +388,12 @@ class EditorController(QObject):
         self.planner.set_busy(True)
         self._initial_plan = False
         self.plan_runner.start(revise_task(self.document.layout, request, self.audio_path, self.analysis,
-                                           self.planner.settings(), api_key=self.planner.api_key()))
+                                           self.planner.settings(), api_key=self.planner.api_key(),
+                                           events=self._events_for_planning()))
+
+    def _events_for_planning(self) -> list[Any] | None:
+        """The events found with the analysis, so the plan does not find them again (None: it finds them)."""
+        return self.events if self.events and self.analysis is not None else None
 
     @Slot(object)
     def _on_plan(self, outcome: PlanOutcome) -> None:

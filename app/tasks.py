@@ -216,6 +216,7 @@ def plan_task(
     examples_dir: str | Path | None = None,
     embedder: Any = None,
     llm_options: Mapping[str, Any] | None = None,
+    events: Sequence[SourceEvents] | None = None,
 ) -> Task:
     """A task that plans a layout for the recording at ``audio_path``; its result is a :class:`PlanOutcome`.
 
@@ -223,10 +224,11 @@ def plan_task(
     planner plans from the measured source tracks. The LLM planner retrieves ``settings.k_examples`` examples
     from the store at ``examples_dir`` (default: the user's; filled with synthetic scenes on first use) by
     ``embedder`` (default as the command line), leaving out the recording itself, then asks the model with
-    the measured cues and when each source sounds (:func:`engine.planner.llm.recording_events`);
-    ``api_key`` (in memory only) else the environment's key; ``llm_options`` override LLMSettings fields.
-    Progress: analysis (when needed) 0–10 %, the sources' events 10–15 %, examples 15–20 %, the request
-    20–100 %.
+    the measured cues and when each source sounds (:func:`engine.audition.events.recording_events`);
+    ``api_key`` (in memory only) else the environment's key; ``llm_options`` override LLMSettings fields;
+    ``events``: the sources' events of ``analysis`` when already found (the studio finds them with the
+    analysis), else found here. Progress: analysis (when needed) 0–10 %, the sources' events 10–15 %,
+    examples 15–20 %, the request 20–100 %.
     """
     audio_path = Path(audio_path)
     settings = dataclasses.replace(settings)  # later edits of the form do not reach a running plan
@@ -249,7 +251,7 @@ def plan_task(
         else:
             from engine.planner.llm import plan_llm
 
-            events = _planner_events(state, audio_path, measured, llm)
+            timeline = _planner_events(state, audio_path, measured, llm, events)
             state.set_progress_value(15)
             examples: list[Any] = []
             if llm.k_examples > 0:
@@ -265,7 +267,7 @@ def plan_task(
             state.set_status(f"Asking {llm.model} at {llm.resolved_base_url()} (examples: {names})…")
             result = plan_llm(audio_path, measured, examples, llm, n_keyframes=settings.keyframes,
                               labels=settings.labels or None, progress=_span(state, 20.0, 100.0),
-                              is_cancelled=state.is_interruption_requested, events=events)
+                              is_cancelled=state.is_interruption_requested, events=timeline)
             outcome = _outcome(result.layout_dict, audio_path, result.repairs, result.from_cache)
         state.raise_if_cancelled()
         state.set_progress_value(100)
@@ -285,12 +287,13 @@ def revise_task(
     api_key: str | None = None,
     history: Sequence[RevisionTurn] | None = None,
     llm_options: Mapping[str, Any] | None = None,
+    events: Sequence[SourceEvents] | None = None,
 ) -> Task:
     """A task that asks the LLM to change ``layout`` by ``request_text``; its result is a :class:`PlanOutcome`.
 
     The conversation and its cache are :func:`engine.planner.llm.revise_llm`'s (``history``: earlier revisions,
-    oldest first), with the sources' events as in :func:`plan_task`. Needs the LLM planner: with the offline
-    one it fails with an InputError saying so. Progress: analysis (when needed) 0–10 %, the sources' events
+    oldest first), with the sources' events (``events``) as in :func:`plan_task`. Needs the LLM planner: with
+    the offline one it fails with an InputError saying so. Progress: analysis (when needed) 0–10 %, the sources' events
     10–15 %, the request 15–100 %.
     """
     audio_path = Path(audio_path)
@@ -313,12 +316,12 @@ def revise_task(
         llm = llm_settings(settings, resolve_api_key(settings, api_key), **options)
         measured = _analysis_for(state, audio_path, analysis, 10.0)
         state.raise_if_cancelled()
-        events = _planner_events(state, audio_path, measured, llm)
+        timeline = _planner_events(state, audio_path, measured, llm, events)
         state.set_progress_value(15)
         state.set_status(f"Asking {llm.model} at {llm.resolved_base_url()} to revise the layout…")
         result = revise_llm(current, request_text.strip(), audio_path, measured, llm, history=turns,
                             progress=_span(state, 15.0, 100.0), is_cancelled=state.is_interruption_requested,
-                            labels=settings.labels or None, events=events)
+                            labels=settings.labels or None, events=timeline)
         outcome = _outcome(result.layout_dict, audio_path, result.repairs, result.from_cache)
         state.raise_if_cancelled()
         state.set_progress_value(100)
@@ -329,12 +332,15 @@ def revise_task(
 
 
 def _planner_events(state: TaskState, audio_path: Path, analysis: Analysis, llm: LLMSettings,
-                    ) -> list[SourceEvents] | None:
-    """When each source sounds, for the LLM's request; None when the measured cues are left out (the request
-    would not carry them). Cancellable before and after the recording is read."""
+                    known: Sequence[SourceEvents] | None = None) -> Sequence[SourceEvents] | None:
+    """When each source sounds, for the LLM's request: ``known`` when given, else found now (cancellable before
+    and after the recording is read); None when the measured cues are left out (the request would not carry
+    them)."""
     if not llm.include_cues:
         return None
-    from engine.planner.llm import recording_events
+    if known is not None:
+        return known
+    from engine.audition.events import recording_events
 
     state.set_status("Finding when each source sounds…")
     events = recording_events(audio_path, analysis, is_cancelled=state.is_interruption_requested)

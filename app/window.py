@@ -465,10 +465,7 @@ class StudioWindow(QMainWindow):
         if not offscreen:
             doc.set_offscreen(source_id, False)
             return
-        checker = self.editor.checker
-        if checker is not None:
-            checker.check(layout)
-        shown_for = [o for o, s in (checker.matches.items() if checker is not None else []) if s == source_id]
+        shown_for = self.editor.objects_of_source(source_id)
         names = layout.names_by_id()
         label = names[shown_for[0]] if shown_for else ""
         doc.undo_stack.beginMacro("Mark sound off screen")
@@ -504,7 +501,7 @@ class StudioWindow(QMainWindow):
         layout = self.editor.document.layout
         events = loaded.events or []
         self.cues.set_events(events)
-        self.editor.source_spans = {e.source_id: list(e.intervals) for e in events}
+        self.editor.events = list(events)
         self.audition.set_recording(loaded.audio, analysis, loaded.path)
         self.sources_table.set_sources(analysis.sources,
                                        frozenset() if layout is None else layout.offscreen_source_ids(),

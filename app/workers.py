@@ -224,26 +224,15 @@ class LoadedAudio:
     events: Any = None
 
 
-#: Recordings up to this long get their events from the separated sources (seconds of work per minute);
-#: longer ones from the source tracks' own spans, which need no audio in memory.
-EVENTS_FROM_AUDIO_MAX_S = 600.0
-
-
-def find_events(path: Path, audio: Any, analysis: Any) -> list[Any]:
-    """When each of ``analysis``'s sources sounds: onsets and offsets on its separated signal, or, for long
-    recordings or when separation fails, the spans of its track."""
-    from engine.audio.io import load_stereo
-    from engine.audition.events import events_from_tracks, source_events
+def find_events(path: Path, analysis: Any, is_cancelled: Callable[[], bool] | None = None) -> list[Any]:
+    """When each of ``analysis``'s sources sounds (:func:`engine.audition.events.recording_events`); when the
+    recording cannot be read again (a damaged tail, say), the spans of the source tracks."""
+    from engine.audition.events import events_from_tracks, recording_events
     from engine.errors import InputError
 
-    if not analysis.sources:
-        return []
-    if audio.duration_s > EVENTS_FROM_AUDIO_MAX_S:
-        return events_from_tracks(analysis)
     try:
-        stereo, rate, _ = load_stereo(path)
-        return source_events(stereo, rate, analysis)
-    except InputError as exc:  # a damaged tail, say: the tracks still say when each source sounds
+        return recording_events(path, analysis, is_cancelled)
+    except InputError as exc:
         log.warning("events of %s from the source tracks: %s", path.name, exc)
         return events_from_tracks(analysis)
 
@@ -295,7 +284,7 @@ def analysis_task(
         state.raise_if_cancelled()
         state.set_progress_value(90)
         state.set_status(f"Finding when each source of {path.name} sounds…")
-        events = find_events(path, audio, analysis)
+        events = find_events(path, analysis, state.is_interruption_requested)
         state.raise_if_cancelled()
         state.set_progress_value(100)
         return LoadedAudio(path, audio, peaks, analysis, events)

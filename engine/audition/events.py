@@ -19,21 +19,26 @@ short windows around each onset, so nothing longer than a bounded chunk of the s
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage
 
+from engine.audio.io import load_stereo
 from engine.audio.model import Analysis, Motion, Source
 from engine.audio.spatial import CueSettings
-from engine.errors import InputError
+from engine.errors import Cancelled, InputError
 
 #: Frame energy is averaged over this long (centred) before thresholding: steadies the envelope of
 #: noisy sounds without blurring edges by more than a frame.
 SMOOTH_S = 0.03
+#: Recordings up to this long (s) are separated to time their sources' events; longer ones are timed from the
+#: analysis's tracks, since separating holds the whole recording and a signal per source in memory.
+SEPARATED_EVENTS_MAX_S = 600.0
 #: The noise floor is this percentile of the smoothed frame levels (the quiet part of the signal).
 FLOOR_PERCENTILE = 10.0
 #: The floor used for thresholds is clamped into [peak - FLOOR_MAX_BELOW_PEAK_DB, peak - FLOOR_MIN_BELOW_PEAK_DB]:
@@ -391,3 +396,27 @@ def describe_events(
             shown.append(f"and {hidden} more until {ev.intervals[-1][1]:.1f} s")
         parts.append(f"{name}: {', '.join(shown) if shown else 'not heard on its own'}")
     return "; ".join(parts)
+
+
+def recording_events(
+    audio_path: str | Path,
+    analysis: Analysis,
+    is_cancelled: Callable[[], bool] | None = None,
+) -> list[SourceEvents]:
+    """When each source of ``analysis`` sounds in the recording at ``audio_path``.
+
+    Recordings up to :data:`SEPARATED_EVENTS_MAX_S` are read at the analysis's rate and timed from their
+    separated sources (:func:`source_events`, onsets to about 10 ms); longer ones from where the analysis's
+    tracks have data (:func:`events_from_tracks`, on a 0.25 s grid, without reading the audio). One entry per
+    source, in the analysis's order. ``is_cancelled()`` is asked before and after reading the recording; when
+    it turns true the work stops with Cancelled. A recording that cannot be read raises
+    :class:`~engine.errors.AudioInputError`.
+    """
+    if not analysis.sources or analysis.duration_s > SEPARATED_EVENTS_MAX_S:
+        return events_from_tracks(analysis)
+    if is_cancelled is not None and is_cancelled():
+        raise Cancelled()
+    stereo, rate, _source = load_stereo(audio_path, analysis.sample_rate)
+    if is_cancelled is not None and is_cancelled():
+        raise Cancelled()
+    return source_events(stereo, rate, analysis)

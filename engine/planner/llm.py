@@ -20,9 +20,9 @@ Policies, in one place:
   prompt version, model, base URL, examples, temperature, keyframes, cue switch, labels and any
   revision, and the text of every message (so also the measured cues and the event timeline). The
   API key is never part of the key, the file, the logs or an error message.
-- **Events**: the planner hears when each source sounds (:func:`recording_events`: onsets and offsets
-  from the separated sources, or from the analysis's tracks for long recordings), written into the
-  measured cues of the user turn.
+- **Events**: the planner hears when each source sounds (:func:`engine.audition.events.recording_events`:
+  onsets and offsets from the separated sources, or from the analysis's tracks for long recordings),
+  written into the measured cues of the user turn.
 """
 
 from __future__ import annotations
@@ -41,9 +41,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from engine.audio.io import load_stereo
 from engine.audio.model import Analysis
-from engine.audition.events import SourceEvents, events_from_tracks, source_events
+from engine.audition.events import SourceEvents
 from engine.errors import Cancelled, InputError, SpA2VError
 from engine.fileio import atomic_write_text
 from engine.planner import prompt as prompts
@@ -62,9 +61,6 @@ BACKOFF_BASE_S = 1.0
 #: The key sent to a local server that needs none (vLLM accepts anything unless started with --api-key).
 LOCAL_DUMMY_KEY = "not-needed"
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
-#: Recordings up to this long (s) are separated to time their sources' events; longer ones are timed from the
-#: analysis's tracks, since separating holds the whole recording and a signal per source in memory.
-SEPARATED_EVENTS_MAX_S = 600.0
 
 ProgressFn = Callable[[float], None]
 SleepFn = Callable[[float], None]
@@ -647,8 +643,9 @@ def plan_llm(
     ``analysis`` is :func:`engine.audio.hear.analyze` of the same file (duration; cues when
     ``settings.include_cues``); the first ``settings.k_examples`` of ``examples`` (nearest first) become
     in-context conversations. ``labels`` as in ``plan --labels`` ("car@left, piano") or parsed hints.
-    ``events`` (:func:`recording_events` of the same file) join the cues as the sources' timeline; other
-    events ask for another answer than the cached one, as any change of the request's text does.
+    ``events`` (:func:`engine.audition.events.recording_events` of the same file) join the cues as the
+    sources' timeline; other events ask for another answer than the cached one, as any change of the
+    request's text does.
     ``progress`` gets 0..1; ``is_cancelled()`` turning true stops the work with Cancelled (an
     in-flight request is abandoned). ``sleep`` replaces ``time.sleep`` for backoff waits (tests).
     Raises :class:`PlannerConfigError` (an InputError) for settings the user must change, and
@@ -708,30 +705,6 @@ def revise_llm(
     }
     return _run(settings, build, audio_path, n_keyframes, float(analysis.duration_s), labels_text,
                 revision, bool(analysis.sources), progress, is_cancelled, sleep)
-
-
-def recording_events(
-    audio_path: str | Path,
-    analysis: Analysis,
-    is_cancelled: Callable[[], bool] | None = None,
-) -> list[SourceEvents]:
-    """When each source of ``analysis`` sounds in the recording at ``audio_path``: the timeline the planner hears.
-
-    Recordings up to :data:`SEPARATED_EVENTS_MAX_S` are read at the analysis's rate and timed from their
-    separated sources (:func:`engine.audition.events.source_events`, onsets to about 10 ms); longer ones from
-    where the analysis's tracks have data (:func:`engine.audition.events.events_from_tracks`, on a 0.25 s grid,
-    without reading the audio). One entry per source, in the analysis's order. ``is_cancelled()`` is asked
-    before and after reading the recording; when it turns true the work stops with Cancelled. A recording that
-    cannot be read raises :class:`~engine.errors.AudioInputError`.
-    """
-    if not analysis.sources or analysis.duration_s > SEPARATED_EVENTS_MAX_S:
-        return events_from_tracks(analysis)
-    if is_cancelled is not None and is_cancelled():
-        raise Cancelled()
-    stereo, rate, _source = load_stereo(audio_path, analysis.sample_rate)
-    if is_cancelled is not None and is_cancelled():
-        raise Cancelled()
-    return source_events(stereo, rate, analysis)
 
 
 def settings_with_key(settings: LLMSettings, api_key: str | None) -> LLMSettings:

@@ -13,6 +13,7 @@ import soundfile as sf
 
 from app.cli import main
 from tests.fake_openai_server import FakeOpenAIServer, reply
+from tests.recordings import write_two_sources_wav
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -270,21 +271,10 @@ def test_auto_generator_without_a_gpu_renders_the_animatic(tmp_path: Path, capsy
 # ------------------------------------------------------------------------------------- event timeline
 
 
-def _two_sources(path: Path) -> Path:
-    """Three seconds: noise on the left from 0.2 to 1.4 s, then noise on the right from 1.6 to 2.7 s."""
-    rate = 48000
-    rng = np.random.default_rng(3)
-    left, right = np.zeros(3 * rate, np.float32), np.zeros(3 * rate, np.float32)
-    left[int(0.2 * rate):int(1.4 * rate)] = 0.2 * rng.standard_normal(int(1.2 * rate))
-    right[int(1.6 * rate):int(2.7 * rate)] = 0.2 * rng.standard_normal(int(1.1 * rate))
-    sf.write(path, np.stack([left + 0.1 * right, 0.1 * left + right], axis=1), rate)
-    return path
-
-
 def test_analyze_events_says_when_each_source_sounds(tmp_path: Path, capsys) -> None:
     from engine.audio.model import Analysis
 
-    audio = _two_sources(tmp_path / "two.wav")
+    audio = write_two_sources_wav(tmp_path / "two.wav")
     out = tmp_path / "a.json"
     assert main(["analyze", str(audio), "--events", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -310,7 +300,7 @@ def _user_text(message: dict) -> str:
 
 
 def test_the_llm_planner_is_told_when_each_source_sounds(user_dirs: Path, capsys) -> None:
-    audio = _two_sources(user_dirs / "two.wav")
+    audio = write_two_sources_wav(user_dirs / "two.wav")
     out = user_dirs / "two.vsl.json"
     with FakeOpenAIServer([reply(_answer_3s(100.0)), reply(_answer_3s(20.0)), reply(_answer_3s(200.0))]) as server:
         common = ["--base-url", server.base_url, "--model", "fake-audio-model"]

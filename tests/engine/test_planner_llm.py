@@ -22,7 +22,7 @@ import soundfile as sf
 
 from engine.audio.hear import analyze
 from engine.audio.model import Analysis
-from engine.audition.events import SourceEvents, events_from_tracks
+from engine.audition.events import SourceEvents, events_from_tracks, recording_events
 from engine.errors import Cancelled, InputError
 from engine.planner import prompt as prompts
 from engine.planner.llm import (
@@ -32,11 +32,11 @@ from engine.planner.llm import (
     PlannerError,
     cache_root,
     plan_llm,
-    recording_events,
     revise_llm,
 )
 from engine.planner.prompt import PROMPT_VERSION, RevisionTurn, encode_audio_wav
 from tests.fake_openai_server import FakeOpenAIServer, Scripted, error_reply, reply
+from tests.recordings import write_two_sources_wav
 
 SECRET = "sk-test-SECRET-0123456789abcdef"
 
@@ -570,19 +570,9 @@ def test_events_reach_the_request_and_are_part_of_the_cache_key(server, settings
     assert len(server.requests) == 4
 
 
-def _two_sources(path: Path, rate: int = 48000) -> Path:
-    """Three seconds: noise on the left from 0.2 to 1.4 s, then noise on the right from 1.6 to 2.7 s."""
-    rng = np.random.default_rng(3)
-    left, right = np.zeros(3 * rate, np.float32), np.zeros(3 * rate, np.float32)
-    left[int(0.2 * rate):int(1.4 * rate)] = 0.2 * rng.standard_normal(int(1.2 * rate))
-    right[int(1.6 * rate):int(2.7 * rate)] = 0.2 * rng.standard_normal(int(1.1 * rate))
-    sf.write(path, np.stack([left + 0.1 * right, 0.1 * left + right], axis=1), rate)
-    return path
-
-
 def test_recording_events_time_each_source_from_the_recording(tmp_path: Path, server, settings,
                                                               sleeps) -> None:
-    audio = _two_sources(tmp_path / "two.wav")
+    audio = write_two_sources_wav(tmp_path / "two.wav")
     measured = analyze(audio)
     events = recording_events(audio, measured)
     assert [e.source_id for e in events] == [s.id for s in measured.sources] == [0, 1]
@@ -598,16 +588,16 @@ def test_recording_events_time_each_source_from_the_recording(tmp_path: Path, se
 
 def test_long_recordings_are_timed_from_the_tracks_without_reading_the_audio(tmp_path: Path,
                                                                              monkeypatch) -> None:
-    import engine.planner.llm as llm
+    import engine.audition.events as events_module
 
-    audio = _two_sources(tmp_path / "two.wav")
+    audio = write_two_sources_wav(tmp_path / "two.wav")
     measured = analyze(audio)
 
     def refuse(*_args, **_kwargs):
         raise AssertionError("the recording was read")
 
-    monkeypatch.setattr(llm, "load_stereo", refuse)
-    monkeypatch.setattr(llm, "SEPARATED_EVENTS_MAX_S", 2.0)
+    monkeypatch.setattr(events_module, "load_stereo", refuse)
+    monkeypatch.setattr(events_module, "SEPARATED_EVENTS_MAX_S", 2.0)
     events = recording_events(audio, measured)
     assert [e.to_dict() for e in events] == [e.to_dict() for e in events_from_tracks(measured)]
     assert all(e.intervals for e in events)

@@ -193,6 +193,24 @@ class FakeStreamFactory:
 
 
 @pytest.fixture
+def clean_llm_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No API key or endpoint from the environment, and an LLM/decoding cache of the test's own."""
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "GEMINI_API_KEY", "SPA2V_CLAP_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SPA2V_CACHE_DIR", str(tmp_path / "spa2v-cache"))
+
+
+@pytest.fixture
+def runner(qtbot):
+    """A task runner, shut down after the test."""
+    from app.workers import TaskRunner
+
+    task_runner = TaskRunner()
+    yield task_runner
+    task_runner.shutdown()
+
+
+@pytest.fixture
 def stream_factory() -> FakeStreamFactory:
     return FakeStreamFactory()
 

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 import engine.audition.spatial as spatial
 from app.playback import ArraySource
 from app.tasks import AuditionOutcome, audition_task, plan_task, revise_task
-from app.workers import TaskRunner, TaskState
+from app.workers import TaskState
 from engine.audio.hear import analyze
 from engine.audio.io import open_audio
 from engine.audio.model import Analysis
@@ -26,22 +25,11 @@ from engine.layout.model import VideoLayout
 from engine.planner.camera import Camera
 from tests.fake_openai_server import FakeOpenAIServer, reply
 from tests.gui.test_plan_render_tasks import Recorder, run_to_end, vsl_dict, write_panned_wav
+from tests.recordings import write_two_sources_wav
 
 RATE = 16000
 
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "GEMINI_API_KEY", "SPA2V_CLAP_MODEL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SPA2V_CACHE_DIR", str(tmp_path / "spa2v-cache"))
-
-
-@pytest.fixture
-def runner(qtbot):
-    task_runner = TaskRunner()
-    yield task_runner
-    task_runner.shutdown()
+pytestmark = pytest.mark.usefixtures("clean_llm_env")
 
 
 @pytest.fixture(scope="module")
@@ -146,16 +134,6 @@ def test_cancelling_on_the_runner_drops_the_audition(qtbot, runner, right_take) 
 # ------------------------------------------------------------------------ the LLM hears the timeline
 
 
-def two_sources_wav(path: Path, rate: int = 48000) -> Path:
-    """Three seconds: noise on the left from 0.2 to 1.4 s, then noise on the right from 1.6 to 2.7 s."""
-    rng = np.random.default_rng(3)
-    left, right = np.zeros(3 * rate, np.float32), np.zeros(3 * rate, np.float32)
-    left[int(0.2 * rate):int(1.4 * rate)] = 0.2 * rng.standard_normal(int(1.2 * rate))
-    right[int(1.6 * rate):int(2.7 * rate)] = 0.2 * rng.standard_normal(int(1.1 * rate))
-    sf.write(path, np.stack([left + 0.1 * right, 0.1 * left + right], axis=1), rate)
-    return path
-
-
 def user_text(message: dict) -> str:
     return "\n".join(part["text"] for part in message["content"] if part.get("type") == "text")
 
@@ -163,7 +141,7 @@ def user_text(message: dict) -> str:
 def test_plan_and_revise_tasks_tell_the_llm_when_each_source_sounds(qtbot, runner, tmp_path) -> None:
     from ui.planner_panel import PlanSettings
 
-    wav = two_sources_wav(tmp_path / "two.wav")
+    wav = write_two_sources_wav(tmp_path / "two.wav")
     answer = json.dumps(vsl_dict(duration_s=3.0))
     with FakeOpenAIServer([reply(answer), reply(answer)]) as server:
         settings = PlanSettings(planner="llm", provider="vllm", model="fake-audio-model", base_url=server.base_url,
@@ -181,6 +159,27 @@ def test_plan_and_revise_tasks_tell_the_llm_when_each_source_sounds(qtbot, runne
         assert "Finding when each source sounds…" in recorder.statuses
         revision = user_text(server.requests[1].messages[1])
         assert "0.2–1.4 s" in revision and "1.6–2.7 s" in revision
+
+
+def test_a_plan_given_the_studios_events_does_not_find_them_again(qtbot, runner, tmp_path, monkeypatch) -> None:
+    import engine.audition.events as events_module
+    from engine.audition.events import SourceEvents
+    from ui.planner_panel import PlanSettings
+
+    wav = write_two_sources_wav(tmp_path / "two.wav")
+    analysis = analyze(wav)
+    known = [SourceEvents(source.id, [(0.5, 1.0)]) for source in analysis.sources]
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("the events were found again")
+
+    monkeypatch.setattr(events_module, "recording_events", refuse)
+    with FakeOpenAIServer([reply(json.dumps(vsl_dict(duration_s=3.0)))]) as server:
+        settings = PlanSettings(planner="llm", provider="vllm", model="fake-audio-model", base_url=server.base_url,
+                                k_examples=0)
+        recorder = run_to_end(qtbot, runner, plan_task(wav, analysis, settings, events=known))
+        assert recorder.of("failed") == [] and "Finding when each source sounds…" not in recorder.statuses
+        assert "0.5–1.0 s" in user_text(server.requests[0].messages[-1])
 
 
 def test_the_second_audition_reuses_the_separated_sources(qtbot, runner, right_take, tmp_path, monkeypatch) -> None:

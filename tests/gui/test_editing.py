@@ -250,12 +250,14 @@ def test_two_boxes_with_one_label_show_which_one_is_heard(qtbot) -> None:
 
 
 def test_objects_follow_their_sounds_in_one_undoable_step(qtbot) -> None:
+    from engine.audition.events import SourceEvents
     from tests.gui.conftest import build_analysis
 
     editor = EditorController()
     editor.set_recording(None, build_analysis(4.0), 4.0)
     editor.document.set_layout(_agreeing_layout())
-    editor.source_spans = {0: [(0.0, 0.5)], 1: [(0.0, 4.0)]}  # the car (source 0) is heard only at the start
+    # The car (source 0) is heard only at the start.
+    editor.events = [SourceEvents(0, [(0.0, 0.5)]), SourceEvents(1, [(0.0, 4.0)])]
     assert editor.follow_sounds()
     shown = [sorted(o.id for o in frame.objects) for frame in editor.document.layout.keyframes]
     assert shown == [[0, 1], [1], [1]]

@@ -72,23 +72,12 @@ def vsl_dict(duration_s: float = 2.0, n: int = 5, name: str = "car", x_start: fl
             "keyframes": frames}
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "GEMINI_API_KEY", "SPA2V_CLAP_MODEL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SPA2V_CACHE_DIR", str(tmp_path / "spa2v-cache"))
-
-
-@pytest.fixture
-def runner(qtbot):
-    task_runner = TaskRunner()
-    yield task_runner
-    task_runner.shutdown()
-
-
 @pytest.fixture
 def right_wav(tmp_path: Path) -> Path:
     return write_panned_wav(tmp_path / "right.wav", left_gain=0.2, right_gain=1.0)
+
+
+pytestmark = pytest.mark.usefixtures("clean_llm_env")
 
 
 @pytest.fixture

@@ -215,12 +215,9 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def recording(tmp_path: Path) -> Path:
-    from tests.gui.conftest import write_stereo_wav
-
-    path = tmp_path / "scene.wav"
-    write_stereo_wav(path)
-    return path
+def recording(stereo_wav: Path) -> Path:
+    """The GUI tests' stereo recording (tests/gui/conftest.py)."""
+    return stereo_wav
 
 
 @pytest.fixture

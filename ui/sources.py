@@ -10,8 +10,11 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTab
 
 from ui.palette import source_colour
 
-COLUMNS = ("", "Id", "Side", "Azimuth", "Motion", "Confidence", "On screen", "Sounds")
-COL_ON_SCREEN, COL_SOUNDS = 6, 7
+COLUMNS = ("#", "Id", "Side", "Azimuth", "Motion", "Conf.", "On screen", "Sounds")
+HEADER_TIPS = ("Source id, in its track's colour", "Source id", "Left, center or right", "Azimuth at the start → end "
+               "(degrees, + is right)", "How it moves", "Confidence, 0–1", "Untick for a sound heard but not seen",
+               "When it sounds (seconds)")
+COL_ID, COL_ON_SCREEN, COL_SOUNDS = 1, 6, 7
 
 
 def sounding_text(intervals: list[tuple[float, float]], most: int = 4) -> str:
@@ -41,6 +44,8 @@ class SourcesTable(QTableWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(0, len(COLUMNS), parent)
         self.setHorizontalHeaderLabels(COLUMNS)
+        for col, tip in enumerate(HEADER_TIPS):
+            self.horizontalHeaderItem(col).setToolTip(tip)
         self.verticalHeader().setVisible(False)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -48,7 +53,13 @@ class SourcesTable(QTableWidget):
         self.setAlternatingRowColors(True)
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        # "Sounds" takes what width is left and elides the rest (its tooltip has it all): the table fits the
+        # dock at its default width instead of needing a horizontal scroll for one long cell.
+        header.setSectionResizeMode(COL_SOUNDS, QHeaderView.ResizeMode.Stretch)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.setWordWrap(False)
+        # The id is shown beside its colour swatch; its own column stays (for copying the table as text) unseen.
+        self.setColumnHidden(COL_ID, True)
         self.setToolTip("Sources found in the recording; select one to highlight its azimuth track")
         self._ids: list[int] = []
         self._filling = False
@@ -65,7 +76,7 @@ class SourcesTable(QTableWidget):
         self.setRowCount(len(sources))
         for row, source in enumerate(sources):
             colour = source_colour(source.id)
-            swatch = QTableWidgetItem()
+            swatch = QTableWidgetItem(str(source.id))
             swatch.setIcon(_swatch(colour))
             side = getattr(source.side, "value", source.side)
             motion = getattr(source.motion, "value", source.motion)
@@ -77,7 +88,7 @@ class SourcesTable(QTableWidget):
                 QTableWidgetItem(motion.replace("_", " ")),
                 QTableWidgetItem(f"{source.confidence:.2f}"),
                 self._on_screen_item(source.id not in offscreen),
-                QTableWidgetItem((sounds or {}).get(source.id, "")),
+                self._sounds_item((sounds or {}).get(source.id, "")),
             ]
             for col, item in enumerate(cells):
                 if col in (1, 3, 5):
@@ -102,6 +113,12 @@ class SourcesTable(QTableWidget):
             if item is not None:
                 item.setText(sounds.get(source_id, ""))
                 item.setToolTip(sounds.get(source_id, ""))
+
+    @staticmethod
+    def _sounds_item(text: str) -> QTableWidgetItem:
+        item = QTableWidgetItem(text)
+        item.setToolTip(text)
+        return item
 
     @staticmethod
     def _on_screen_item(on_screen: bool) -> QTableWidgetItem:

@@ -493,3 +493,19 @@ def test_the_sound_column_says_whether_each_box_agrees_with_the_recording(qtbot)
     assert [row[-1] for row in panel.row_texts()] == ["✓ agrees", "⚠ 1 issue", "–"]
     tips = [panel.table.item(row, panel.table.columnCount() - 1).toolTip() for row in range(3)]
     assert tips[0] == "Agrees with source #1" and flag in tips[1] and "source #0" in tips[1]
+
+
+def test_the_sources_table_fits_its_width_and_keeps_long_sound_spans_in_the_tooltip(qtbot) -> None:
+    """Many sounding spans make a long "Sounds" cell; it is elided to the width left, not a horizontal scroll."""
+    from tests.gui.conftest import build_analysis
+    from ui.sources import COL_SOUNDS, SourcesTable, sounding_text
+
+    table = SourcesTable()
+    qtbot.addWidget(table)
+    table.resize(560, 160)
+    table.show()
+    long = sounding_text([(float(k), k + 0.5) for k in range(12)])
+    table.set_sources(build_analysis().sources, sounds={0: long, 1: "0.0–4.0 s"})
+    qtbot.waitUntil(lambda: table.isVisible())
+    assert table.horizontalScrollBar().maximum() == 0
+    assert table.item(0, COL_SOUNDS).text() == long and table.item(0, COL_SOUNDS).toolTip() == long

@@ -1,11 +1,12 @@
 """Measure the "Hear" stage: cue and source quality on synthetic scenes, speed and memory on long files.
 
-    python benchmarks/bench_hear.py [--n 90] [--long-minutes 60] [--out docs/BENCHMARKS.md]
+    python benchmarks/bench_hear.py [--n 90] [--long-minutes 60] [--other-seeds 99,7] [--out docs/BENCHMARKS.md]
 
 Quality: a fresh make-bench set (binaural with measured KEMAR HRIRs, spaced pairs, pan-pot mixes; dry
 and reverberant up to RT60 0.5 s) is analysed and scored against its ground truth:
 side of single stationary sources, motion of single sources over the five labels, and source count
-plus both sides for two-source scenes.
+plus both sides for two-source scenes. ``--other-seeds`` scores further sets of the same size the same
+way and lists them beside the main one: how far the figures move from one set of scenes to the next.
 
 Speed and memory: a long 48 kHz stereo file is analysed in a child process pinned to one core with one
 BLAS/FFT thread; the figure is the real-time factor (audio seconds per analysis second), reported
@@ -246,6 +247,29 @@ def render_report(summary: dict, quality: dict, speed: dict | None, args) -> str
     for (truth, pred), count in sorted(summary["motion_confusion"].items()):
         mark = "" if truth == pred else " ✗"
         lines.append(f"- {truth} → {pred}: {count}{mark}")
+    others = getattr(args, "other_results", None) or {}
+    if others:
+        lines += ["", "The same measures on further sets of the same size (other seeds):", "",
+                  "| seed | side, stationary singles | motion, singles | count, two sources | count and sides |",
+                  "| --- | --- | --- | --- | --- |"]
+        for seed, other in [(args.seed, summary), *others.items()]:
+            lines.append(f"| {seed} | {other['side_stationary'][0]:.1f}% | {other['motion_single'][0]:.1f}% | "
+                         f"{other['count_pairs'][0]:.1f}% | {other['count_and_sides_pairs'][0]:.1f}% |")
+        every = [summary, *others.values()]
+
+        def mean(key: str) -> float:
+            return sum(o[key][0] for o in every) / len(every)
+
+        lines.append(f"| mean of {len(every)} | {mean('side_stationary'):.1f}% | {mean('motion_single'):.1f}% | "
+                     f"{mean('count_pairs'):.1f}% | {mean('count_and_sides_pairs'):.1f}% |")
+
+        def met(key: str, target: float) -> int:
+            return sum(o[key][0] >= target for o in every)
+
+        lines += ["", f"Sets meeting each target: side ≥ 95% {met('side_stationary', 95)} of {len(every)}, "
+                  f"motion ≥ 90% {met('motion_single', 90)} of {len(every)}, count and sides ≥ 85% "
+                  f"{met('count_and_sides_pairs', 85)} of {len(every)}. With {n_side} stationary singles and "
+                  f"{n_pairs} pairs per set, one scene moves a figure by {100 / max(n_side, 1):.1f} points."]
     rtf = quality["audio_s"] / max(quality["analyse_s"], 1e-9)
     lines += [
         "",
@@ -290,11 +314,15 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
     parser.add_argument("--failures", action="store_true", help="print every failed scene")
     parser.add_argument("--core", type=int, default=0, help="CPU core the speed runs are pinned to")
+    parser.add_argument("--other-seeds", default="", help="comma-separated seeds of further sets to score")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         quality = score_quality(args.n, args.seed, Path(tmp) / "bench")
         summary = summarise_quality(quality)
+        args.other_results = {}
+        for seed in [int(s) for s in args.other_seeds.split(",") if s.strip()]:
+            args.other_results[seed] = summarise_quality(score_quality(args.n, seed, Path(tmp) / f"bench_{seed}"))
         speed = None
         if args.long_minutes > 0:
             long_path = Path(tmp) / "long.wav"

@@ -207,7 +207,7 @@ def render_report(summary: dict, quality: dict, speed: dict | None, args) -> str
         "",
         f"Measured {date.today().isoformat()} on {machine_description()}, by "
         f"`python benchmarks/bench_hear.py --n {args.n} --seed {args.seed} --long-minutes {args.long_minutes:g} "
-        f"--core {args.core}`.",
+        f"--core {args.core}" + (f" --other-seeds {args.other_seeds}" if args.other_seeds else "") + "`.",
         "",
         "How to read this section:",
         "- The scenes come from `engine.synth` (the `make-bench` generator), written separately from the",

@@ -295,7 +295,7 @@ def _print_check(report, heard_from: str, n_sources: int) -> None:
     print(f"  {'id':>3}  {'name':<16} {'source':<7} verdict")
     indent = " " * 31
     for obj in report.objects:
-        source = "-" if obj.source_id is None else str(obj.source_id)
+        source = "-" if obj.source_id is None else f"{obj.source_id}{' faint' if obj.faint_source else ''}"
         verdicts = obj.flags or ["agrees"]
         print(f"  {obj.id:>3}  {obj.name[:16]:<16} {source:<7} {verdicts[0]}")
         for flag in verdicts[1:]:

@@ -319,7 +319,8 @@ class EditorController(QObject):
             ObjectRow(object_id, name, doc.colour(object_id), doc.is_visible(object_id), doc.is_locked(object_id),
                       object_id in on_screen,
                       flags=tuple(checks[object_id].flags) if object_id in checks else None,
-                      source_id=checks[object_id].source_id if object_id in checks else None)
+                      source_id=checks[object_id].source_id if object_id in checks else None,
+                      faint_source=object_id in checks and checks[object_id].faint_source)
             for object_id, name in layout.names_by_id().items()
         ])
         self.objects.set_selected(doc.selected)

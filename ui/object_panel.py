@@ -67,11 +67,18 @@ class ObjectRow:
     flags: tuple[str, ...] | None = None
     #: The measured source the object stands for, when the check matched one.
     source_id: int | None = None
+    #: That source is a faint sound the analysis does not list as a source.
+    faint_source: bool = False
 
 
 def _sound_cell(data: ObjectRow) -> tuple[str, str, str]:
     """The Sound column's text, tooltip and colour for ``data``."""
-    heard = f"source #{data.source_id}" if data.source_id is not None else "no measured source"
+    if data.source_id is None:
+        heard = "no measured source"
+    elif data.faint_source:
+        heard = f"a faint sound (#{data.source_id}) too weak to be listed among the sources"
+    else:
+        heard = f"source #{data.source_id}"
     if data.flags is None:
         return "–", "Not checked: open the recording to check the layout against it", _HIDDEN_TEXT
     if not data.flags:

@@ -38,6 +38,11 @@ MIN_SHARE = 0.15
 MIN_COVER = 0.3
 PROMINENCE = 0.1
 FAINT_HEIGHT = 0.08
+#: Faint candidates (see faint_candidates): at least this many segments (0.75 s), most points within this many
+#: degrees of their median, and this far from every reported source.
+FAINT_MIN_SEGMENTS = 3
+FAINT_SPREAD_DEG = 15.0
+FAINT_APART_DEG = 30.0
 HEAD_SHADOW_DB = 3.0
 # High-band ILD per ms of ITD above which the pair is a head. A spaced pair's stays under ~1.5 dB/ms (its ILD is
 # only the 1/r difference); a head in a reverberant room, whose diffuse field fills in the shadow, still shows
@@ -253,8 +258,13 @@ class _Track:
         return (self.az[-1] - self.az[-k]) / span if span else 0.0
 
 
-def find_tracks(evidence: np.ndarray, active: np.ndarray, seg_dt: float) -> list[_Track]:
-    """Peaks per segment, linked over time into tracks; short or weak tracks dropped, broken ones joined."""
+def find_tracks(evidence: np.ndarray, active: np.ndarray, seg_dt: float,
+                faint: list[_Track] | None = None) -> list[_Track]:
+    """Peaks per segment, linked over time into tracks; short or weak tracks dropped, broken ones joined.
+
+    ``faint``, when given, receives the dropped tracks that still stand in one place for a while (see
+    :func:`faint_candidates`).
+    """
     smooth = ndimage.gaussian_filter1d(evidence, sigma=4.0, axis=1, mode="nearest")
     # Time smoothing over ~0.75 s steadies the peaks of sources that sound intermittently.
     smooth = ndimage.uniform_filter1d(smooth, size=TIME_SMOOTH, axis=0, mode="nearest")
@@ -317,9 +327,30 @@ def find_tracks(evidence: np.ndarray, active: np.ndarray, seg_dt: float) -> list
     if not kept and tracks:
         kept = [max(tracks, key=lambda t: sum(t.height))]
     weight = sum(sum(t.height) for t in kept) or 1.0
-    kept = [t for t in kept if sum(t.height) / weight >= MIN_SHARE]
-    kept += _steady_faint_sources(smooth, active, kept)
-    return sorted(kept, key=lambda t: np.median(t.az))
+    strong = [t for t in kept if sum(t.height) / weight >= MIN_SHARE]
+    strong += _steady_faint_sources(smooth, active, strong)
+    if faint is not None:
+        faint.extend(faint_candidates([t for t in tracks if t not in strong], strong))
+    return sorted(strong, key=lambda t: np.median(t.az))
+
+
+def faint_candidates(dropped: list[_Track], kept: list[_Track]) -> list[_Track]:
+    """Dropped tracks that may still be a source: at least FAINT_MIN_SEGMENTS long, steady (most points within
+    FAINT_SPREAD_DEG of their median) and at least FAINT_APART_DEG from every kept track and from each other
+    (a piece beside a kept track is that source's). Too faint or brief to report, they are where the consistency
+    check looks before saying a box matches no sound at all."""
+    out: list[_Track] = []
+    centres = [float(np.median(t.az)) for t in kept]
+    for tr in sorted(dropped, key=lambda t: -sum(t.height)):
+        if len(tr.seg) < FAINT_MIN_SEGMENTS:
+            continue
+        centre = float(np.median(tr.az))
+        if np.mean(np.abs(np.asarray(tr.az) - centre) <= FAINT_SPREAD_DEG) < 0.6:
+            continue
+        if all(abs(centre - c) >= FAINT_APART_DEG for c in centres):
+            out.append(tr)
+            centres.append(centre)
+    return sorted(out, key=lambda t: np.median(t.az))
 
 
 def _steady_faint_sources(smooth: np.ndarray, active: np.ndarray, tracks: list[_Track]) -> list[_Track]:
@@ -570,7 +601,7 @@ def analyze(
         pitch_hz=frames["pitch_hz"],
         azimuth_deg=azimuth,
     )
-    sources = _find_sources(seg, frames, kind, settings, source.duration_s)
+    sources, faint_sources = _find_sources(seg, frames, kind, settings, source.duration_s)
     if progress is not None:
         progress(1.0)
     band_ild = _band_ild_summary(seg, settings)
@@ -581,6 +612,7 @@ def analyze(
         duration_s=source.duration_s,
         frames=cue_frames,
         sources=sources,
+        faint_sources=faint_sources,
         kind=kind,
         kind_confidence=kind_conf,
         warnings=warnings,
@@ -599,9 +631,10 @@ def _band_ild_summary(seg: Segments, settings: AnalysisSettings) -> dict[str, li
 
 
 def _find_sources(seg: Segments, frames: dict[str, np.ndarray], kind: RecordingKind,
-                  settings: AnalysisSettings, duration_s: float) -> list[Source]:
+                  settings: AnalysisSettings, duration_s: float) -> tuple[list[Source], list[Source]]:
+    """The sources to report, and the faint candidates (see :func:`faint_candidates`)."""
     if seg.t.size == 0:
-        return []
+        return [], []
     seg_level = 10 * np.log10(seg.power + 1e-12)
     active = seg_level > max(np.percentile(seg_level, 95) - 30.0, settings.silence_dbfs + 20)
     coh = frames["coherence"]
@@ -609,19 +642,23 @@ def _find_sources(seg: Segments, frames: dict[str, np.ndarray], kind: RecordingK
     if kind is RecordingKind.MONO:
         idx = np.flatnonzero(active)
         if idx.size == 0:  # nothing loud enough to be a source anywhere (as find_tracks finds for stereo)
-            return []
+            return [], []
         tr = _Track(seg=list(idx), az=[0.0] * len(idx), height=[1.0] * len(idx), share=[1.0] * len(idx))
         src = describe_track(tr, seg, settings, 0, 1.0, duration_s)
         src.side, src.azimuth_start_deg, src.azimuth_end_deg = Side.CENTER, 0.0, 0.0
         if src.motion in (Motion.MOVING_LEFT, Motion.MOVING_RIGHT):
             src.motion = Motion.STATIONARY
-        return [src]
+        return [src], []
     evidence = evidence_on_azimuth(seg, kind, settings.spacing_m)
     seg_dt = float(seg.t[1] - seg.t[0]) if len(seg.t) > 1 else 0.25
-    tracks = find_tracks(evidence, active, seg_dt)
+    faint: list[_Track] = []
+    tracks = find_tracks(evidence, active, seg_dt, faint)
     tracks = drop_ghost_tracks(tracks, evidence, seg, kind, settings.spacing_m)
     total = sum(sum(tr.height) for tr in tracks) or 1.0
-    return [
-        describe_track(tr, seg, settings, i, mean_coh, duration_s, share=sum(tr.height) / total)
-        for i, tr in enumerate(tracks)
-    ]
+    sources = [describe_track(tr, seg, settings, i, mean_coh, duration_s, share=sum(tr.height) / total)
+               for i, tr in enumerate(tracks)]
+    # Faint candidates get the ids after the reported sources'; they are never stationary-vs-moving labelled
+    # for the user, only looked at by the consistency check.
+    faint_sources = [describe_track(tr, seg, settings, len(tracks) + i, mean_coh, duration_s,
+                                    share=sum(tr.height) / total) for i, tr in enumerate(faint)]
+    return sources, faint_sources

@@ -288,6 +288,9 @@ class Analysis:
     audio_path: str | None = None
     #: ILD per third-octave band, median over the louder part: {"centre_hz": [...], "median_db": [...]}.
     band_ild_db: dict[str, list[float]] | None = None
+    #: Directions with steady but weak evidence that are not reported as sources (too faint or brief beside the
+    #: others): where the consistency check looks before saying a box matches no sound. Ids follow the sources'.
+    faint_sources: list[Source] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -306,6 +309,7 @@ class Analysis:
             },
             "frames": self.frames.to_dict(),
             "sources": [s.to_dict() for s in self.sources],
+            "faint_sources": [s.to_dict() for s in self.faint_sources],
         }
 
     @classmethod
@@ -330,6 +334,10 @@ class Analysis:
         if not isinstance(sources_raw, list):
             raise InputError(f"{where}: field 'sources' must be a list")
         sources = [Source.from_dict(s, f"{where}: sources[{i}]") for i, s in enumerate(sources_raw)]
+        faint_raw = data.get("faint_sources") or []  # optional: analyses written before it have none
+        if not isinstance(faint_raw, list):
+            raise InputError(f"{where}: field 'faint_sources' must be a list")
+        faint = [Source.from_dict(s, f"{where}: faint_sources[{i}]") for i, s in enumerate(faint_raw)]
         kind = RecordingKind(data["recording_kind"]) if data.get("recording_kind") in {
             k.value for k in RecordingKind
         } else RecordingKind.BINAURAL
@@ -339,6 +347,7 @@ class Analysis:
             duration_s=duration,
             frames=CueFrames.from_dict(data.get("frames"), where),
             sources=sources,
+            faint_sources=faint,
             kind=kind,
             kind_confidence=float(data.get("recording_kind_confidence", 0.0) or 0.0),
             warnings=[str(w) for w in data.get("warnings", []) or []],

@@ -13,7 +13,9 @@ The check, for one layout and one analysis:
    source's azimuth over the keyframes where both exist, plus :data:`LEVEL_WEIGHT_DEG` per dB the source is
    quieter than the loudest, so that with more sources than objects the quiet ones (often room reflections)
    are the ones left unexplained. Objects beyond the number of sources, or whose
-   only candidates are silent wherever they are shown, match nothing and are flagged.
+   only candidates are silent wherever they are shown, are then matched among the analysis's faint
+   candidates (directions with steady but weak evidence it does not report), but only to one within the
+   tolerance of the box; what is still left matches nothing and is flagged.
 2. **Direction, per keyframe.** The box's direction against the source's azimuth at that time (the track
    interpolated; a keyframe where the source is silent is skipped). A difference beyond the tolerance is a
    flag naming the keyframe, counted from 1 as the studio shows keyframes:
@@ -114,6 +116,8 @@ class ObjectCheck:
     per_keyframe: list[KeyframeCheck]
     #: Mean angle (degrees) between the box and its source over the compared keyframes; None if none was.
     mean_error_deg: float | None = None
+    #: The source is a faint candidate of the analysis (``Analysis.faint_sources``), not a reported source.
+    faint_source: bool = False
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
@@ -122,6 +126,7 @@ class ObjectCheck:
             "flags": list(self.flags),
             "source_id": self.source_id,
             "mean_error_deg": None if self.mean_error_deg is None else round(self.mean_error_deg, 1),
+            "faint_source": self.faint_source,
             "keyframes": [k.to_json_dict() for k in self.per_keyframe],
         }
 
@@ -417,6 +422,11 @@ class Checker:
             raise InputError(f"the tolerance is {tolerance_deg}°; give degrees above 0 and at most 180, e.g. 30")
         self.tolerance_deg = float(tolerance_deg)
         self._tracks = {source.id: TrackView(source) for source in analysis.sources}
+        # Faint candidates (never reported, never "unexplained"): an object no source explains may still match
+        # one, where it stands within the tolerance.
+        self._faint = {source.id: TrackView(source) for source in analysis.faint_sources
+                       if source.id not in self._tracks}
+        self._views = {**self._tracks, **self._faint}
         self._camera_template = camera
         self._camera: Camera | None = None
         self._matches: dict[int, int] = {}
@@ -456,7 +466,7 @@ class Checker:
         source_id = self._matches.get(object_id)
         if source_id is None:
             return KeyframeCheck(float(time_s), direction.azimuth_deg, None, False, edge=direction.edge)
-        azimuth = float(self._tracks[source_id].azimuth_at(np.array([float(time_s)]))[0])
+        azimuth = float(self._views[source_id].azimuth_at(np.array([float(time_s)]))[0])
         if math.isnan(azimuth):
             return KeyframeCheck(float(time_s), direction.azimuth_deg, None, True, edge=direction.edge)
         agrees = float(direction.angle_to(azimuth)) <= self.tolerance_deg
@@ -478,10 +488,19 @@ class Checker:
     def _match_rest(self, objects: Sequence[_ObjectTrack], offscreen: set[int]) -> dict[int, int]:
         """Keep the still-valid matches, match the other objects among the free sources; returns them all."""
         shown = {obj.id for obj in objects}
-        kept = {o: s for o, s in self._matches.items() if o in shown and s in self._tracks and s not in offscreen}
+        kept = {o: s for o, s in self._matches.items() if o in shown and s in self._views and s not in offscreen}
         free_objects = [obj for obj in objects if obj.id not in kept]
         free_tracks = [t for i, t in self._tracks.items() if i not in offscreen and i not in kept.values()]
-        self._matches = {**kept, **_assign(free_objects, free_tracks)}
+        matched = {**kept, **_assign(free_objects, free_tracks)}
+        # What no reported source explains may be a faint one, standing where the box is.
+        left = [obj for obj in objects if obj.id not in matched]
+        faint = [t for i, t in self._faint.items() if i not in offscreen and i not in matched.values()]
+        for object_id, source_id in _assign(left, faint).items():
+            obj = next(o for o in left if o.id == object_id)
+            mean = _mean_angle(obj.angles_to(self._faint[source_id]))
+            if mean is not None and mean <= self.tolerance_deg:
+                matched[object_id] = source_id
+        self._matches = matched
         return dict(self._matches)
 
     def _check_object(self, obj: _ObjectTrack, source_id: int | None, n_sources: int) -> ObjectCheck:
@@ -489,7 +508,7 @@ class Checker:
             per_keyframe = [KeyframeCheck(float(t), d.azimuth_deg, None, False, int(k), d.edge)
                             for k, t, d in zip(obj.keyframes, obj.times_s, obj.directions, strict=True)]
             return ObjectCheck(obj.id, obj.name, None, [_unmatched_flag(n_sources)], per_keyframe)
-        track = self._tracks[source_id]
+        track = self._views[source_id]
         azimuths = track.azimuth_at(obj.times_s)
         angles = obj.angles_to(track)
         per_keyframe, flags = [], []
@@ -504,7 +523,8 @@ class Checker:
         size_flag = _size_trend_flag(obj, track)
         if size_flag is not None:
             flags.append(size_flag)
-        return ObjectCheck(obj.id, obj.name, source_id, flags, per_keyframe, _mean_angle(angles))
+        return ObjectCheck(obj.id, obj.name, source_id, flags, per_keyframe, _mean_angle(angles),
+                           faint_source=source_id in self._faint)
 
     def _unexplained(self, track: TrackView) -> UnexplainedSource:
         azimuth = track.median_azimuth_deg()

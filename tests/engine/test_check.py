@@ -157,6 +157,26 @@ def test_an_object_beyond_the_sources_matches_none_and_is_flagged() -> None:
     assert nothing.objects[0].flags == ["matches no measured source: the analysis heard none"]
 
 
+def test_a_box_no_reported_source_explains_may_match_a_faint_one_where_it_stands() -> None:
+    """A second sound too faint for the analysis to report is kept as a faint candidate; a box standing there is
+    checked against it instead of being flagged, while a box elsewhere still matches nothing."""
+    analysis = _analysis(_source(0, (-30.0, -30.0)))
+    analysis.faint_sources = [_source(1, (28.0, 28.0))]
+    report = check_layout(_layout(SCENE), analysis)
+    assert report.ok and [(o.id, o.source_id) for o in report.objects] == [(0, 0), (1, 1)]
+    assert report.unexplained_sources == []  # a faint candidate is never listed as unexplained
+
+    elsewhere = check_layout(_layout({**SCENE, 1: ("violin", [-70.0] * 5, STILL)}), analysis)
+    violin = elsewhere.objects[1]
+    assert violin.source_id is None and violin.flags[0].startswith("matches no measured source")
+
+    # Dragged off the faint sound, the box is flagged like any other (the matching is kept while editing).
+    checker = Checker(analysis)
+    checker.check(_layout(SCENE))
+    moved = checker.check(_with_boxes(_layout(SCENE), 1, lambda _k, box: _mirrored_box(box)))
+    assert moved.objects[1].source_id == 1 and moved.objects[1].flags
+
+
 def test_a_box_that_grows_while_its_sound_fades_is_flagged() -> None:
     nearer = [12.0, 8.0, 5.0, 3.5, 2.5]
     fading = _analysis(_source(0, (-30.0, -30.0), level_db=(-14.0, -26.0)))

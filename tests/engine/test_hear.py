@@ -275,3 +275,18 @@ def test_a_reverberant_pan_pot_siren_is_not_taken_for_a_spaced_pair(tmp_path: Pa
     analysis = analyze(path)
     assert analysis.kind is RecordingKind.PANPOT
     assert analysis.sources and analysis.sources[0].side is Side.LEFT
+
+
+def test_a_source_too_faint_to_report_is_kept_as_a_faint_candidate_on_its_side(tmp_path: Path) -> None:
+    """A violin 5 dB under a broadband engine on the other side is not reported (make-bench seed 11, scene 008),
+    but a faint candidate stands on its side, for the consistency check to find before flagging its box."""
+    spec = SceneSpec(kind="panpot", duration_s=6.9, seed=460678676, sources=[
+        SourceSpec("engine", -64.16, distance_start_m=1.92, seed=1701084127, gain_db=2.57),
+        SourceSpec("violin", 64.95, distance_start_m=3.13, seed=943853512, gain_db=0.84),
+    ])
+    audio, rate = render_scene(spec)
+    sf.write(tmp_path / "pair.wav", audio, rate)
+    analysis = analyze(tmp_path / "pair.wav")
+    assert [s.side for s in analysis.sources] == [Side.LEFT]
+    assert [s.side for s in analysis.faint_sources] == [Side.RIGHT]
+    assert {s.id for s in analysis.faint_sources}.isdisjoint(s.id for s in analysis.sources)

@@ -54,9 +54,24 @@ def test_round_trip_keeps_values_and_writes_nan_as_null(tmp_path) -> None:
     assert back.sources[0].track.azimuth_at(0.025) == pytest.approx(0.0, abs=1e-6)
 
 
+def test_faint_sources_round_trip_and_are_optional(tmp_path) -> None:
+    analysis = _analysis()
+    faint = analysis.sources[0]
+    analysis.faint_sources = [Source(id=1, side=Side.LEFT, motion=Motion.STATIONARY, confidence=0.2,
+                                     azimuth_start_deg=-60.0, azimuth_end_deg=-60.0, track=faint.track)]
+    analysis.save_json(tmp_path / "a.json")
+    back = Analysis.load_json(tmp_path / "a.json")
+    assert [(s.id, s.side, s.azimuth_start_deg) for s in back.faint_sources] == [(1, Side.LEFT, -60.0)]
+    older = analysis.to_dict()
+    del older["faint_sources"]  # analyses written before faint candidates existed
+    (tmp_path / "old.json").write_text(json.dumps(older))
+    assert Analysis.load_json(tmp_path / "old.json").faint_sources == []
+
+
 @pytest.mark.parametrize(
     "mutate,field",
     [
+        (lambda d: d.update(faint_sources={"id": 1}), "'faint_sources' must be a list"),
         (lambda d: d.update(format="something"), "'format'"),
         (lambda d: d.update(version=7), "'version'"),
         (lambda d: d["sources"][0].update(side="up"), "sources[0]: field 'side'"),

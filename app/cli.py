@@ -542,8 +542,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    p = sub.add_parser("open", help="open the studio on an audio or video file")
-    p.add_argument("file", help="a recording (WAV/FLAC/OGG/MP3, or MP4/MOV/MKV/WebM)")
+    p = sub.add_parser("open", help="open the studio on a recording, a project or a layout file")
+    p.add_argument("file", help="a recording (WAV/FLAC/OGG/MP3, or MP4/MOV/MKV/WebM), a .spa2v project or a .vsl.json "
+                   "layout (opened on the recording it names)")
     p.set_defaults(func=cmd_open)
 
     p = sub.add_parser(

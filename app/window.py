@@ -46,6 +46,17 @@ log = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = ("wav", "flac", "ogg", "oga", "mp3", "aif", "aiff", "w64", "caf")
 VIDEO_EXTENSIONS = ("mp4", "m4a", "m4v", "mov", "mkv", "webm", "avi", "aac", "opus")
+#: What File → Open opens: recordings, projects and layout files (the recording a layout names is opened with it).
+LAYOUT_SUFFIX = ".vsl.json"
+OPEN_FILTERS = ";;".join(
+    [
+        "Recordings, projects and layouts (" + " ".join(f"*.{e}" for e in AUDIO_EXTENSIONS + VIDEO_EXTENSIONS)
+        + f" *.spa2v *{LAYOUT_SUFFIX})",
+        "SpA2V projects (*.spa2v)",
+        f"Layouts (*{LAYOUT_SUFFIX})",
+        "All files (*)",
+    ]
+)
 FILE_FILTERS = ";;".join(
     [
         "Audio and video (" + " ".join(f"*.{e}" for e in AUDIO_EXTENSIONS + VIDEO_EXTENSIONS) + ")",
@@ -269,6 +280,7 @@ class StudioWindow(QMainWindow):
         # recording that fails leaves the open project (its layout, its file, its autosave) as it was.
         self._pending_project: Any = None
         self._pending_recovered = False
+        self._pending_is_new = False  # a layout file opened: no project file yet
         self._pending_project_path: Path | None = None
         self.recent = RecentFiles()
         self.autosaver = Autosaver(self._project_snapshot)
@@ -359,18 +371,23 @@ class StudioWindow(QMainWindow):
     @Slot()
     def choose_file(self) -> None:
         start = str(self.loaded.path.parent) if self.loaded else ""
-        path, _ = QFileDialog.getOpenFileName(self, "Open a recording", start, FILE_FILTERS)
+        path, _ = QFileDialog.getOpenFileName(self, "Open a recording, a project or a layout", start, OPEN_FILTERS)
         if path:
             self.open_file(path)
 
     def open_file(self, path: str | Path) -> None:
-        """Open a recording (analysed in the background) or a ``.spa2v`` project; errors are one clear message."""
+        """Open a recording (analysed in the background), a ``.spa2v`` project or a ``.vsl.json`` layout; errors are
+        one clear message."""
         path = Path(path)
         if path.suffix.lower() == ".spa2v":
             self.open_project(path)
             return
+        if path.name.lower().endswith(LAYOUT_SUFFIX):
+            self.open_layout(path)
+            return
         self._pending_project, self._pending_project_path = None, None
         self._pending_recovered = False
+        self._pending_is_new = False
         self._open_recording(path)
 
     def _open_recording(self, path: Path) -> None:
@@ -414,6 +431,7 @@ class StudioWindow(QMainWindow):
         self._restore_previous()
         self._pending_project, self._pending_project_path = None, None
         self._pending_recovered = False
+        self._pending_is_new = False
         name = self._pending_path.name if self._pending_path else "the file"
         if isinstance(exc, InputError):
             message = str(exc)
@@ -434,6 +452,7 @@ class StudioWindow(QMainWindow):
         self._restore_previous()
         self._pending_project, self._pending_project_path = None, None
         self._pending_recovered = False
+        self._pending_is_new = False
         self.status_label.setText("Analysis cancelled")
 
     def _restore_previous(self) -> None:
@@ -486,6 +505,10 @@ class StudioWindow(QMainWindow):
         analysis = loaded.analysis
         project, self._pending_project = self._pending_project, None
         project_path, self._pending_project_path = self._pending_project_path, None
+        is_new, self._pending_is_new = self._pending_is_new, False
+        if is_new:  # saving asks where, and never writes over the project that was open
+            self.project_path = None
+            self.autosaver.set_project_path(None)
         if project is not None:
             # The project's own layout follows (_show_project); the one shown so far belongs to what was open.
             self.editor.document.set_layout(None)
@@ -558,11 +581,46 @@ class StudioWindow(QMainWindow):
         self._pending_project_path = path
         self._open_recording(project.audio)
 
+    def open_layout(self, path: str | Path) -> None:
+        """Open a ``.vsl.json`` layout (from ``plan --out``, an edit by hand, another tool) on the recording it
+        names: the recording is analysed, then the layout shown and checked, as a new unsaved project.
+
+        A bad layout file shows one message naming the field and leaves what is open as it was; a recording that
+        is not there is offered to be located (:attr:`locate_recording`).
+        """
+        from engine.layout.model import load_vsl
+        from engine.project import Project
+
+        path = Path(path)
+        try:
+            layout = load_vsl(path)
+        except InputError as exc:
+            self.show_error(str(exc))
+            return
+        audio = layout.audio_path(path)
+        if audio is None or not audio.is_file():
+            located = self.locate_recording(path, audio)
+            if located is None:
+                missing = "names no recording" if audio is None else f"names {audio}, which is not there"
+                self.show_error(f"{path.name}: the layout {missing}; open it again and locate the recording, or "
+                                "open the recording (File → Open) and plan there.")
+                return
+            audio = Path(located).absolute()
+        self._pending_project = Project.new(audio, layout=layout,
+                                            planner={"keyframes": max(1, len(layout.keyframes))})
+        self._pending_project_path = None
+        self._pending_recovered = False
+        self._pending_is_new = True
+        self.editor.log_panel.add(f"{path.name}: layout opened on {audio.name}; save it as a project to keep the "
+                                  "edits and settings together", "info")
+        self._open_recording(audio)
+
     def _ask_to_locate_recording(self, project_path: Path, audio: Path | None) -> Path | None:
-        """Ask whether to look for a project's missing recording, then for the file; None when declined."""
+        """Ask whether to look for the missing recording of a project or layout file, then for the file; None when
+        declined."""
         where = "names no recording" if audio is None else f"names the recording\n{audio}\nwhich is not there"
         answer = QMessageBox.question(
-            self, "SpA2V Studio", f"The project {project_path.name} {where}.\n\nLocate the recording?",
+            self, "SpA2V Studio", f"{project_path.name} {where}.\n\nLocate the recording?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
         )
         if answer != QMessageBox.StandardButton.Yes:

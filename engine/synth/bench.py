@@ -235,7 +235,7 @@ def write_scene(spec: SceneSpec, category: str, audio_path: str | Path) -> dict:
     partial.replace(audio_path)
     truth = ground_truth(spec, category, audio_path.name, hrirs.name if hrirs is not None else None)
     atomic_write_text(audio_path.with_suffix(".json"), json.dumps(truth, indent=1) + "\n")
-    layout = truth_layout(spec)
+    layout = {**truth_layout(spec), "audio": audio_path.name}  # the recording it belongs to, beside it
     atomic_write_text(audio_path.with_suffix(".vsl.json"), json.dumps(layout, indent=1) + "\n")
     return truth
 

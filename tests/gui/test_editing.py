@@ -296,3 +296,37 @@ def test_a_recovered_project_whose_recording_moved_can_be_pointed_at_it(qtbot, w
     assert asked == [gone] and window.loaded.path == stereo_wav
     assert window.editor.document.layout.to_json_dict() == layout().to_json_dict()
     assert window.editor.document.is_dirty  # restored work is unsaved work
+
+
+def test_a_layout_file_opens_on_the_recording_it_names_as_a_new_project(qtbot, window, stereo_wav, tmp_path,
+                                                                       monkeypatch) -> None:
+    """File → Open on a ``.vsl.json`` (from ``plan --out`` or edited by hand): its recording is analysed and the
+    layout shown as it is, not re-planned; it is a new project, so saving never writes over the one open before."""
+    import json
+
+    monkeypatch.setenv("SPA2V_DATA_DIR", str(tmp_path / "data"))
+    errors: list[str] = []
+    window.show_error = errors.append
+    window.ask_to_save = False
+    data = layout().to_json_dict()
+    data["audio"] = str(stereo_wav)
+    path = tmp_path / "planned.vsl.json"
+    path.write_text(json.dumps(data))
+    window.project_path = tmp_path / "earlier.spa2v"
+    window.open_file(path)
+    qtbot.waitUntil(lambda: window.editor.document.layout is not None and not window.runner.busy, timeout=10000)
+    assert errors == [] and window.loaded.path == stereo_wav
+    assert window.editor.document.layout.to_json_dict() == VideoLayout.from_json_dict(data).to_json_dict()
+    assert window.project_path is None and "earlier" not in window.windowTitle()
+
+    broken = tmp_path / "broken.vsl.json"
+    broken.write_text(json.dumps({**data, "keyframes": "none"}))
+    window.open_file(broken)
+    assert len(errors) == 1 and "broken.vsl.json" in errors[0] and "keyframes" in errors[0]
+    assert window.editor.document.layout.to_json_dict() == VideoLayout.from_json_dict(data).to_json_dict()
+
+    nowhere = tmp_path / "nowhere.vsl.json"
+    nowhere.write_text(json.dumps({**data, "audio": str(tmp_path / "gone.wav")}))
+    window.locate_recording = lambda _path, _audio: None  # the user declines to look for it
+    window.open_file(nowhere)
+    assert len(errors) == 2 and "gone.wav" in errors[1] and "which is not there" in errors[1]

@@ -500,7 +500,11 @@ def describe_track(tr: _Track, seg: Segments, settings: AnalysisSettings, source
         level_change = float(slope * (t[-1] - t[0]))
     else:
         level_change = 0.0
-    if abs(sweep) >= settings.sweep_deg:
+    # Each cue against its own threshold; where both pass, the stronger one names the motion. In a room a receding
+    # source's direction drifts as its direct sound fades into the reverberation (a sweep just past the threshold)
+    # while its level falls by twice the threshold; a source passing by sweeps far more than its level changes.
+    sweep_score, level_score = abs(sweep) / settings.sweep_deg, abs(level_change) / settings.level_change_db
+    if sweep_score >= 1.0 and sweep_score >= level_score:
         motion = Motion.MOVING_RIGHT if sweep > 0 else Motion.MOVING_LEFT
     elif level_change >= settings.level_change_db:
         motion = Motion.APPROACHING

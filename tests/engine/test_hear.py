@@ -290,3 +290,26 @@ def test_a_source_too_faint_to_report_is_kept_as_a_faint_candidate_on_its_side(t
     assert [s.side for s in analysis.sources] == [Side.LEFT]
     assert [s.side for s in analysis.faint_sources] == [Side.RIGHT]
     assert {s.id for s in analysis.faint_sources}.isdisjoint(s.id for s in analysis.sources)
+
+
+@pytest.mark.parametrize("sweep_deg,level_change_db,motion", [
+    (22.0, -14.0, Motion.RECEDING),  # a room pulls a receding source's direction a little: the level decides
+    (25.0, 13.0, Motion.APPROACHING),
+    (80.0, -8.0, Motion.MOVING_RIGHT),  # a pass-by sweeps far more than its level changes
+    (-30.0, 4.0, Motion.MOVING_LEFT),
+    (10.0, -4.0, Motion.STATIONARY),
+])
+def test_the_stronger_of_sweep_and_level_change_names_the_motion(sweep_deg: float, level_change_db: float,
+                                                                  motion: Motion) -> None:
+    from engine.audio.hear import _Track, describe_track
+    from engine.audio.spatial import Segments
+
+    n = 32
+    t = (np.arange(n) + 0.5) * 0.25
+    seg = Segments(t=t, gcc=np.zeros((n, 3)), gcc_wide=np.zeros((n, 3)), balance_hist=np.zeros((n, 4)),
+                   power=np.full(n, 1e-2), band_ild_db=np.zeros((n, 2)), lag_ms=np.zeros(3))
+    frac = np.arange(n) / (n - 1)
+    track = _Track(seg=list(range(n)), az=list(40.0 + sweep_deg * frac), height=[1.0] * n,
+                   share=list(10 ** (level_change_db * frac / 10)))
+    source = describe_track(track, seg, AnalysisSettings(), 0, 0.8, 8.0)
+    assert source.motion is motion

@@ -1,6 +1,6 @@
 """Measure the "Plan" stage: the offline planner's layouts against make-bench ground truth.
 
-    python benchmarks/bench_plan.py [--n 96] [--seed 2026] [--out docs/BENCHMARKS.md]
+    python benchmarks/bench_plan.py [--n 96] [--seed 2026] [--other-seeds 99,7] [--out docs/BENCHMARKS.md]
 
 A fresh make-bench set (the same generator and camera as the ground-truth layouts) is analysed and
 planned with the offline planner. Scored per the issue's targets:
@@ -12,6 +12,9 @@ planned with the offline planner. Scored per the issue's targets:
 - two-source scenes: exactly one box per true source (object count equals the source count);
 - time: planning a 10 s clip (analysis + planner), one core, median of 5 runs, with reading the file
   as the baseline in the same run.
+
+``--other-seeds`` scores further sets of the same size on the four targets (no metrics, no timing) and lists
+them beside the main one.
 
 Layout metrics (MaxIoU / LTSim / DocSim in the shape of the paper's Table 1) come from
 ``python main.py evaluate`` on the same folders; this script runs it too and writes both into the
@@ -132,7 +135,8 @@ def run_evaluate(pred: Path, gt: Path) -> dict:
     return json.loads(out.read_text())
 
 
-def render(rows: list[dict], timing: dict, evaluation: dict | None, args) -> str:
+def target_table(rows: list[dict]) -> list[tuple[str, tuple[float, int], int]]:
+    """(measure, (percent, scenes), target) for the four targets of the issue."""
     def pct(items, key):
         return (100.0 * sum(bool(r[key]) for r in items) / len(items), len(items)) if items else (float("nan"), 0)
 
@@ -140,17 +144,22 @@ def render(rows: list[dict], timing: dict, evaluation: dict | None, args) -> str
     sideways = [r for r in rows if r.get("motion") in ("moving_left", "moving_right")]
     depth = [r for r in rows if r.get("motion") in ("approaching", "receding")]
     pairs = [r for r in rows if r["n_true"] == 2]
-    table = [
+    return [
         ("box centre in the correct third, stationary singles", pct(stationary, "ok"), 95),
         ("horizontal trend matches moving_left / moving_right", pct(sideways, "ok"), 90),
         ("area grows (approaching) / shrinks (receding)", pct(depth, "ok"), 90),
         ("one box per true source, two-source scenes", pct(pairs, "one_box_per_source"), 85),
     ]
+
+
+def render(rows: list[dict], timing: dict, evaluation: dict | None, args) -> str:
+    table = target_table(rows)
     lines = [
         "## Plan: offline planner on make-bench layouts",
         "",
         f"Measured {date.today().isoformat()} on {machine_description()}, by "
-        f"`python benchmarks/bench_plan.py --n {args.n} --seed {args.seed}`.",
+        f"`python benchmarks/bench_plan.py --n {args.n} --seed {args.seed}"
+        + (f" --other-seeds {args.other_seeds}" if args.other_seeds else "") + "`.",
         "",
         "Ground truth: make-bench's true trajectories projected through the same pinhole camera as the planner",
         "(SPEC canvas 454×256, hfov 77.6° so that ±15° falls on the thirds lines). Distance is not heard by a",
@@ -162,6 +171,16 @@ def render(rows: list[dict], timing: dict, evaluation: dict | None, args) -> str
     for name, (value, count), target in table:
         status = "meets" if value >= target else "**misses**"
         lines.append(f"| {name} | {value:.1f}% of {count} | ≥ {target}% | {status} |")
+    others = getattr(args, "other_rows", None) or {}
+    if others:
+        lines += ["", "The same targets on further sets of the same size (other seeds):", "",
+                  "| seed | " + " | ".join(name for name, _v, _t in table) + " |",
+                  "| --- | " + " | ".join("---" for _r in table) + " |"]
+        every = {args.seed: table, **{seed: target_table(other) for seed, other in others.items()}}
+        for seed, cells in every.items():
+            lines.append(f"| {seed} | " + " | ".join(f"{value:.1f}%" for _n, (value, _c), _t in cells) + " |")
+        means = [sum(cells[i][1][0] for cells in every.values()) / len(every) for i in range(len(table))]
+        lines.append(f"| mean of {len(every)} | " + " | ".join(f"{m:.1f}%" for m in means) + " |")
     ratio = timing["plan_s"] / max(timing["read_s"], 1e-9)
     lines += [
         "",
@@ -191,6 +210,7 @@ def main() -> int:
     parser.add_argument("--bench", help="an existing make-bench folder (default: a fresh one)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
     parser.add_argument("--no-evaluate", action="store_true", help="skip the layout metrics")
+    parser.add_argument("--other-seeds", default="", help="comma-separated seeds of further sets to score")
     args = parser.parse_args()
     from engine.synth.bench import make_bench
 
@@ -203,6 +223,10 @@ def main() -> int:
         print(f"planned {len(rows)} scenes in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         evaluation = None if args.no_evaluate else run_evaluate(Path(tmp) / "pred", bench)
         timing = time_ten_seconds(Path(tmp), args.seed, args.core)
+        args.other_rows = {}
+        for seed in [int(s) for s in args.other_seeds.split(",") if s.strip()]:
+            make_bench(Path(tmp) / f"bench_{seed}", args.n, seed=seed)
+            args.other_rows[seed] = plan_folder(Path(tmp) / f"bench_{seed}", Path(tmp) / f"pred_{seed}")
     report = render(rows, timing, evaluation, args)
     print(report)
     for r in rows:

@@ -661,8 +661,8 @@ def _find_sources(seg: Segments, frames: dict[str, np.ndarray], kind: RecordingK
     total = sum(sum(tr.height) for tr in tracks) or 1.0
     sources = [describe_track(tr, seg, settings, i, mean_coh, duration_s, share=sum(tr.height) / total)
                for i, tr in enumerate(tracks)]
-    # Faint candidates get the ids after the reported sources'; they are never stationary-vs-moving labelled
-    # for the user, only looked at by the consistency check.
+    # Faint candidates are described like sources (the check compares boxes with their tracks) and numbered after
+    # them, but never listed as sources: not in the Sources dock, the planner or the analysis summary.
     faint_sources = [describe_track(tr, seg, settings, len(tracks) + i, mean_coh, duration_s,
                                     share=sum(tr.height) / total) for i, tr in enumerate(faint)]
     return sources, faint_sources

@@ -7,6 +7,7 @@ finds the sources in the per-segment evidence and tracks them over time.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,9 @@ FAINT_MIN_SEGMENTS = 3
 FAINT_SPREAD_DEG = 15.0
 FAINT_APART_DEG = 30.0
 HEAD_SHADOW_DB = 3.0
+#: The part of a track's evidence share in its confidence that comes from first arrivals (see
+#: first_arrival_shares); the rest from all its evidence.
+FIRST_ARRIVAL_WEIGHT = 0.5
 # High-band ILD per ms of ITD above which the pair is a head. A spaced pair's stays under ~1.5 dB/ms (its ILD is
 # only the 1/r difference); a head in a reverberant room, whose diffuse field fills in the shadow, still shows
 # 3-5 dB/ms, and 27 dB/ms dry.
@@ -477,9 +481,35 @@ def _intervals(times: np.ndarray, seg_dt: float) -> list[tuple[float, float]]:
     return [(max(0.0, a), b) for a, b in out]
 
 
+def first_arrival_shares(tracks: list[_Track], seg: Segments, kind: RecordingKind,
+                         spacing_m: float) -> list[float | None]:
+    """Each track's share of the first-arrival evidence along its path (``Segments.gcc_first``): how much its
+    direction is where sounds start rather than where they echo. In a room, six reflections from other directions
+    can hold as much steady evidence as the direct sound, and for a steady tone more; but they come 4-30 ms
+    after each onset, so the first arrivals point at the source (the precedence effect). None when not measured.
+    """
+    if not tracks or seg.gcc_first is None:
+        return [None] * len(tracks)
+    first = evidence_on_azimuth(
+        dataclasses.replace(seg, gcc=seg.gcc_first, gcc_wide=seg.wide_first, balance_hist=seg.balance_first),
+        kind, spacing_m)
+    first = ndimage.gaussian_filter1d(first, sigma=4.0, axis=1, mode="nearest")  # as find_tracks smooths
+    support = []
+    for tr in tracks:
+        cols = np.clip(np.round(np.asarray(tr.az) - AZIMUTH_GRID_DEG[0]).astype(int), 0, len(AZIMUTH_GRID_DEG) - 1)
+        support.append(float(first[np.asarray(tr.seg), cols].sum()))
+    total = sum(support)
+    return [value / total if total > 0 else None for value in support]
+
+
 def describe_track(tr: _Track, seg: Segments, settings: AnalysisSettings, source_id: int,
-                   coherence: float, duration_s: float, share: float = 1.0) -> Source:
-    """A Source from a track: azimuth/level over time, side, motion, confidence."""
+                   coherence: float, duration_s: float, share: float = 1.0,
+                   first_arrival_share: float | None = None) -> Source:
+    """A Source from a track: azimuth/level over time, side, motion, confidence.
+
+    ``share``: the track's part of all tracks' evidence; ``first_arrival_share``: its part of their first-arrival
+    evidence (:func:`first_arrival_shares`), which counts half in the confidence when given.
+    """
     idx = np.asarray(tr.seg)
     t = seg.t[idx]
     az = ndimage.median_filter(np.asarray(tr.az), size=3, mode="nearest")
@@ -517,6 +547,8 @@ def describe_track(tr: _Track, seg: Segments, settings: AnalysisSettings, source
     spread = float(np.std(az - ndimage.uniform_filter1d(az, size=5, mode="nearest")))
     # Confidence: how much of the clip the track covers, how much of the directional evidence it
     # holds (a faint track among strong ones is less certain), how coherent the ears are, how steady.
+    if first_arrival_share is not None:
+        share = (1.0 - FIRST_ARRIVAL_WEIGHT) * share + FIRST_ARRIVAL_WEIGHT * first_arrival_share
     confidence = float(np.clip(
         0.15 + 0.35 * coverage + 0.3 * min(1.0, share / 0.5) + 0.2 * coherence - spread / 40.0, 0.05, 1.0
     ))
@@ -659,8 +691,10 @@ def _find_sources(seg: Segments, frames: dict[str, np.ndarray], kind: RecordingK
     tracks = find_tracks(evidence, active, seg_dt, faint)
     tracks = drop_ghost_tracks(tracks, evidence, seg, kind, settings.spacing_m)
     total = sum(sum(tr.height) for tr in tracks) or 1.0
-    sources = [describe_track(tr, seg, settings, i, mean_coh, duration_s, share=sum(tr.height) / total)
-               for i, tr in enumerate(tracks)]
+    firsts = first_arrival_shares(tracks, seg, kind, settings.spacing_m)
+    sources = [describe_track(tr, seg, settings, i, mean_coh, duration_s, share=sum(tr.height) / total,
+                              first_arrival_share=first)
+               for i, (tr, first) in enumerate(zip(tracks, firsts, strict=True))]
     # Faint candidates are described like sources (the check compares boxes with their tracks) and numbered after
     # them, but never listed as sources: not in the Sources dock, the planner or the analysis summary.
     faint_sources = [describe_track(tr, seg, settings, len(tracks) + i, mean_coh, duration_s,

@@ -24,6 +24,10 @@ EPS = 1e-12
 #: Frames of recent history (100 ms) a bin's power is compared with to find onsets.
 ONSET_FRAMES = 10
 ONSET_FLOOR = 0.3
+#: First arrivals (see ``Segments.gcc_first``): a power jump of this factor over the bin's last 100 ms, and the
+#: frames (30 ms) after it, where reflections arrive, held back.
+FIRST_RISE = 4.0
+FIRST_HOLD = 3
 EVIDENCE_BETA = 0.3
 
 
@@ -81,6 +85,9 @@ class SegmentStats:
     band_r: list[np.ndarray] = field(default_factory=list)
     itd_bin_w: list[np.ndarray] = field(default_factory=list)  # how much each ITD-band bin weighs in gcc
     wide_bin_w: list[np.ndarray] = field(default_factory=list)  # the same for gcc_wide's bins
+    gcc_first: list[np.ndarray] = field(default_factory=list)  # gcc of first arrivals only (see Segments)
+    wide_first: list[np.ndarray] = field(default_factory=list)
+    balance_first: list[np.ndarray] = field(default_factory=list)
 
 
 @dataclass
@@ -100,6 +107,13 @@ class Segments:
     itd_freqs_hz: np.ndarray | None = None
     wide_bin_w: np.ndarray | None = None
     wide_freqs_hz: np.ndarray | None = None
+    #: ``gcc``, ``gcc_wide`` and ``balance_hist`` from first arrivals only: the bins of a frame whose power has
+    #: just jumped FIRST_RISE times above its last 100 ms, and not within FIRST_HOLD frames after the last such
+    #: jump in that bin. The direct sound reaches the ears first; a room's reflections follow 4-30 ms later and
+    #: land in those held frames (the precedence effect: the ear takes the direction of the first wavefront).
+    gcc_first: np.ndarray | None = None
+    wide_first: np.ndarray | None = None
+    balance_first: np.ndarray | None = None
 
 
 class CueMeter:
@@ -146,6 +160,7 @@ class CueMeter:
         self.duet_slice = slice(int(duet[0]), int(duet[-1]) + 1)
         self.vote_bins = int(self.duet_bins[-1]) + 1
         self.onset_prev = np.zeros((ONSET_FRAMES, self.vote_bins), np.float32)
+        self.jump_prev = np.zeros((FIRST_HOLD, self.vote_bins), bool)
         self.alpha = math.exp(-settings.hop_s / settings.smoothing_s)
         # State carried across blocks.
         self.tail = np.zeros((n_fft // 2 - hop // 2, 2), np.float32)  # centres frame i at (i + 0.5) hop
@@ -292,11 +307,20 @@ class CueMeter:
         # direct sound before the room's reflections arrive; steady bins still vote, ten times less.
         vb = self.vote_bins  # every bin that votes lies below 8 kHz
         history = np.concatenate([self.onset_prev, pm[:, :vb]], axis=0)  # previous ONSET_FRAMES frames first
-        csum = np.cumsum(history, axis=0)
+        csum = np.cumsum(history, axis=0, dtype=np.float64)  # float32 sums over a long block lose the small terms
         k = ONSET_FRAMES
         previous = (csum[k - 1 : -1] - np.concatenate([np.zeros((1, csum.shape[1])), csum[: -k - 1]])) / k
         self.onset_prev = history[-k:]
-        bin_vote = ONSET_FLOOR + np.clip((pm[:, :vb] / (previous + EPS) - 1.0) / 3.0, 0.0, 1.0)
+        rise = pm[:, :vb] / (previous + EPS)
+        bin_vote = ONSET_FLOOR + np.clip((rise - 1.0) / 3.0, 0.0, 1.0)
+        # First arrivals: a jump in a bin, unless the bin jumped in the FIRST_HOLD frames before (its reflections).
+        jump = rise >= FIRST_RISE
+        jumps = np.concatenate([self.jump_prev, jump], axis=0)  # the previous block's last frames first
+        held = np.zeros_like(jump)
+        for d in range(1, FIRST_HOLD + 1):
+            held |= jumps[FIRST_HOLD - d : FIRST_HOLD - d + jump.shape[0]]
+        self.jump_prev = jumps[-FIRST_HOLD:]
+        first = (jump & ~held).astype(np.float32)
         cross_all = xl[:, :vb] * np.conj(xr[:, :vb])
 
         # Source evidence: frames weighted by power, coherence and onsets (precedence: the direct
@@ -337,6 +361,14 @@ class CueMeter:
         for _ in range(4):  # ** 16 by squaring: numpy's float power is several times slower
             in_phase *= in_phase
         bin_w = bin_sum * in_phase * bin_vote[:, db_] * (weight / np.sqrt(power + EPS))[:, None]
+        # The same three from first arrivals only (Segments.gcc_first).
+        bin_w_first = bin_sum * in_phase * first[:, db_] * (weight / np.sqrt(power + EPS))[:, None]
+        votes_first = (mag > 1e-3 * mag.max(axis=1, keepdims=True)) * first[:, eb] / (mag + EPS)
+        wide_first = _real_matmul(sxy_ev * votes_first, self.ev_matrix) / (first[:, eb].sum(axis=1) + EPS)[:, None]
+        strength_first = first[:, ib] * (np.abs(sxy_s) + EPS) ** EVIDENCE_BETA
+        gcc_first = _real_matmul(phat * strength_first, self.gcc_matrix) / (strength_first.sum(axis=1) + EPS)[:, None]
+        wide_first = np.clip(wide_first, 0.0, None) * weight[:, None]
+        gcc_first = np.clip(gcc_first, 0.0, None) * weight[:, None]
         n_balance = s.balance_bins
         idx = np.minimum((balance * n_balance).astype(np.int32), n_balance - 1)
         seg_id = (self.n_frames + np.arange(n_frames)) // s.segment_frames
@@ -349,6 +381,10 @@ class CueMeter:
         seg_wide_w = np.add.reduceat(wide_bin_w, starts, axis=0)
         flat = (local[:, None] * n_balance + idx).ravel()
         seg_balance = np.bincount(flat, weights=bin_w.ravel(), minlength=n_seg * n_balance).reshape(n_seg, n_balance)
+        seg_balance_first = np.bincount(flat, weights=bin_w_first.ravel(),
+                                        minlength=n_seg * n_balance).reshape(n_seg, n_balance)
+        seg_gcc_first = np.add.reduceat(gcc_first, starts, axis=0)
+        seg_wide_first = np.add.reduceat(wide_first, starts, axis=0)
         seg_power = np.add.reduceat(power, starts)
         seg_band_l = np.add.reduceat(pl, starts, axis=0) @ self.band_matrix.T
         seg_band_r = np.add.reduceat(pr, starts, axis=0) @ self.band_matrix.T
@@ -361,6 +397,9 @@ class CueMeter:
             st.itd_bin_w[-1] += seg_itd_w[0]
             st.wide_bin_w[-1] += seg_wide_w[0]
             st.balance_hist[-1] += seg_balance[0]
+            st.balance_first[-1] += seg_balance_first[0]
+            st.gcc_first[-1] += seg_gcc_first[0]
+            st.wide_first[-1] += seg_wide_first[0]
             st.power[-1] += float(seg_power[0])
             st.band_l[-1] += seg_band_l[0]
             st.band_r[-1] += seg_band_r[0]
@@ -372,6 +411,9 @@ class CueMeter:
             st.itd_bin_w.append(seg_itd_w[j].astype(np.float64))
             st.wide_bin_w.append(seg_wide_w[j].astype(np.float64))
             st.balance_hist.append(seg_balance[j])
+            st.balance_first.append(seg_balance_first[j])
+            st.gcc_first.append(seg_gcc_first[j].astype(np.float64))
+            st.wide_first.append(seg_wide_first[j].astype(np.float64))
             st.power.append(float(seg_power[j]))
             st.band_l.append(seg_band_l[j].astype(np.float64))
             st.band_r.append(seg_band_r[j].astype(np.float64))
@@ -397,7 +439,9 @@ class CueMeter:
         return Segments(t, np.vstack(st.gcc), np.vstack(st.gcc_wide), np.vstack(st.balance_hist), mean_power,
                         band_ild, self.lag_s * 1000.0,
                         itd_bin_w=np.vstack(st.itd_bin_w), itd_freqs_hz=self.freqs[self.itd_bins],
-                        wide_bin_w=np.vstack(st.wide_bin_w), wide_freqs_hz=self.freqs[self.ev_slice])
+                        wide_bin_w=np.vstack(st.wide_bin_w), wide_freqs_hz=self.freqs[self.ev_slice],
+                        gcc_first=np.vstack(st.gcc_first), wide_first=np.vstack(st.wide_first),
+                        balance_first=np.vstack(st.balance_first))
 
 
 def _band_slice(freqs: np.ndarray, lo_hz: float, hi_hz: float) -> slice:

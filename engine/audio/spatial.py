@@ -336,17 +336,7 @@ class CueMeter:
         sxy_ev, self.ev_state = _one_pole(cross_all[:, eb], a, self.ev_state)
         mag = np.abs(sxy_ev)
         # PHAT, but only bins within 30 dB of the frame's strongest vote: empty bins would vote at random.
-        votes = (mag > 1e-3 * mag.max(axis=1, keepdims=True)) * bin_vote[:, eb] / (mag + EPS)
-        ev_gcc = _real_matmul(sxy_ev * votes, self.ev_matrix) / (bin_vote[:, eb].sum(axis=1) + EPS)[:, None]
-        # Each bin votes with a weight growing as |S|^beta (beta 0 is pure PHAT): a tonal source whose
-        # few bins stand well above a broadband neighbour's then still gets heard.
-        strength = bin_vote[:, ib] * (np.abs(sxy_s) + EPS) ** EVIDENCE_BETA
-        itd_gcc = _real_matmul(phat * strength, self.gcc_matrix) / (strength.sum(axis=1) + EPS)[:, None]
-        gcc_pos = np.clip(itd_gcc, 0.0, None) * weight[:, None]
-        wide_pos = np.clip(ev_gcc, 0.0, None) * weight[:, None]
-        itd_bin_w = strength * (weight / (strength.sum(axis=1) + EPS))[:, None]
-        wide_active = (mag > 1e-3 * mag.max(axis=1, keepdims=True)) * bin_vote[:, eb]
-        wide_bin_w = wide_active * (weight / (bin_vote[:, eb].sum(axis=1) + EPS))[:, None]
+        audible = mag > 1e-3 * mag.max(axis=1, keepdims=True)
         # Per-bin level balance histogram (DUET on level): each bin votes with its power. The balance
         # r = P_R / (P_L + P_R) in [0, 1] carries the bin's ILD without a logarithm per bin.
         db_ = self.duet_slice
@@ -360,15 +350,24 @@ class CueMeter:
         in_phase = np.clip(cross.real / (np.abs(cross) + EPS), 0.0, 1.0)
         for _ in range(4):  # ** 16 by squaring: numpy's float power is several times slower
             in_phase *= in_phase
-        bin_w = bin_sum * in_phase * bin_vote[:, db_] * (weight / np.sqrt(power + EPS))[:, None]
-        # The same three from first arrivals only (Segments.gcc_first).
-        bin_w_first = bin_sum * in_phase * first[:, db_] * (weight / np.sqrt(power + EPS))[:, None]
-        votes_first = (mag > 1e-3 * mag.max(axis=1, keepdims=True)) * first[:, eb] / (mag + EPS)
-        wide_first = _real_matmul(sxy_ev * votes_first, self.ev_matrix) / (first[:, eb].sum(axis=1) + EPS)[:, None]
-        strength_first = first[:, ib] * (np.abs(sxy_s) + EPS) ** EVIDENCE_BETA
-        gcc_first = _real_matmul(phat * strength_first, self.gcc_matrix) / (strength_first.sum(axis=1) + EPS)[:, None]
-        wide_first = np.clip(wide_first, 0.0, None) * weight[:, None]
-        gcc_first = np.clip(gcc_first, 0.0, None) * weight[:, None]
+        in_phase_power = bin_sum * in_phase * (weight / np.sqrt(power + EPS))[:, None]
+
+        def evidence(vote: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+            """GCC in the ITD band and in the wide band (frames x lags), the level-balance votes (frames x bins)
+            and the ITD-band bins' strengths, from bins weighted by ``vote``."""
+            wide = _real_matmul(sxy_ev * (audible * vote[:, eb] / (mag + EPS)), self.ev_matrix)
+            wide /= (vote[:, eb].sum(axis=1) + EPS)[:, None]
+            # Each bin votes with a weight growing as |S|^beta (beta 0 is pure PHAT): a tonal source whose
+            # few bins stand well above a broadband neighbour's then still gets heard.
+            strength = vote[:, ib] * (np.abs(sxy_s) + EPS) ** EVIDENCE_BETA
+            itd = _real_matmul(phat * strength, self.gcc_matrix) / (strength.sum(axis=1) + EPS)[:, None]
+            return (np.clip(itd, 0.0, None) * weight[:, None], np.clip(wide, 0.0, None) * weight[:, None],
+                    in_phase_power * vote[:, db_], strength)
+
+        gcc_pos, wide_pos, bin_w, strength = evidence(bin_vote)
+        gcc_first, wide_first, bin_w_first, _strength = evidence(first)  # Segments.gcc_first
+        itd_bin_w = strength * (weight / (strength.sum(axis=1) + EPS))[:, None]
+        wide_bin_w = audible * bin_vote[:, eb] * (weight / (bin_vote[:, eb].sum(axis=1) + EPS))[:, None]
         n_balance = s.balance_bins
         idx = np.minimum((balance * n_balance).astype(np.int32), n_balance - 1)
         seg_id = (self.n_frames + np.arange(n_frames)) // s.segment_frames

@@ -171,7 +171,8 @@ def detect_kind(frames: dict[str, np.ndarray], seg: Segments) -> tuple[Recording
     reverberant room (the diffuse tail only adds a floor). Pan-pot: every strong peak sits at zero lag
     while the per-bin level balance is spread away from the centre. Spaced pair: lags beyond what a
     head produces (> 0.85 ms), or ITD with hardly any high-band ILD. Binaural: high-band ILD grows
-    steeply with ITD (the head shadow, tens of dB per ms).
+    steeply with ITD (the head shadow, tens of dB per ms), in the loud segments or, in a room, in the first
+    arrivals.
     """
     facts: dict[str, float] = {}
     total_gcc = seg.gcc.sum(axis=0) if seg.gcc.size else np.zeros(1)
@@ -215,6 +216,14 @@ def detect_kind(frames: dict[str, np.ndarray], seg: Segments) -> tuple[Recording
     facts["head_shadow_db"] = shadow
     if shadow > HEAD_SHADOW_DB:
         return RecordingKind.BINAURAL, float(np.clip(0.5 + (shadow - HEAD_SHADOW_DB) / 10.0, 0.5, 1.0)), facts
+    # In a room the diffuse field evens out the levels of the two ears, and with them the shadow; the direct
+    # sound, in the first arrivals, still carries it.
+    shadow_first = _first_arrival_head_shadow_db(seg, centres)
+    if shadow_first is not None:
+        facts["head_shadow_first_db"] = shadow_first
+        if shadow_first > HEAD_SHADOW_DB:
+            confidence = float(np.clip(0.5 + (shadow_first - HEAD_SHADOW_DB) / 10.0, 0.5, 1.0))
+            return RecordingKind.BINAURAL, confidence, facts
     itd, ild_high, coh = frames["itd_ms"], frames["ild_high_db"], frames["coherence"]
     ok = np.isfinite(itd) & np.isfinite(ild_high) & np.isfinite(coh)
     w = coh[ok] ** 2
@@ -237,6 +246,20 @@ def detect_kind(frames: dict[str, np.ndarray], seg: Segments) -> tuple[Recording
             and centre_share < PANPOT_MAX_CENTRE_SHARE):
         return RecordingKind.PANPOT, 0.5, facts
     return RecordingKind.SPACED, float(np.clip(0.5 + (ILD_ITD_SLOPE_DB_PER_MS - slope) / 5.0, 0.5, 1.0)), facts
+
+
+def _first_arrival_head_shadow_db(seg: Segments, centres_hz: np.ndarray) -> float | None:
+    """|ILD| above 2.5 kHz minus |ILD| up to 500 Hz of the first arrivals, averaged over the segments weighted by
+    their first-arrival power; None with fewer than three segments that have any."""
+    if seg.band_l_first is None or seg.band_r_first is None:
+        return None
+    power = (seg.band_l_first + seg.band_r_first).sum(axis=1)
+    some = power > 0
+    if some.sum() < 3:
+        return None
+    ild = 10 * np.log10((seg.band_r_first[some] + 1e-12) / (seg.band_l_first[some] + 1e-12))
+    shadow = np.abs(ild[:, centres_hz >= 2500]).mean(axis=1) - np.abs(ild[:, centres_hz <= 500]).mean(axis=1)
+    return float(np.sum(power[some] * shadow) / np.sum(power[some]))
 
 
 # -------------------------------------------------------------------------------------- tracking

@@ -83,6 +83,8 @@ class SegmentStats:
     power: list[float] = field(default_factory=list)  # summed frame power of the segment (linear)
     band_l: list[np.ndarray] = field(default_factory=list)  # third-octave band powers, left
     band_r: list[np.ndarray] = field(default_factory=list)
+    band_l_first: list[np.ndarray] = field(default_factory=list)  # the band powers of first arrivals only
+    band_r_first: list[np.ndarray] = field(default_factory=list)
     itd_bin_w: list[np.ndarray] = field(default_factory=list)  # how much each ITD-band bin weighs in gcc
     wide_bin_w: list[np.ndarray] = field(default_factory=list)  # the same for gcc_wide's bins
     gcc_first: list[np.ndarray] = field(default_factory=list)  # gcc of first arrivals only (see Segments)
@@ -114,6 +116,10 @@ class Segments:
     gcc_first: np.ndarray | None = None
     wide_first: np.ndarray | None = None
     balance_first: np.ndarray | None = None
+    #: Third-octave band powers (segments x bands) of the first arrivals, left and right: a head's shadow on the
+    #: direct sound, before a room's diffuse field evens the levels out.
+    band_l_first: np.ndarray | None = None
+    band_r_first: np.ndarray | None = None
 
 
 class CueMeter:
@@ -387,6 +393,10 @@ class CueMeter:
         seg_power = np.add.reduceat(power, starts)
         seg_band_l = np.add.reduceat(pl, starts, axis=0) @ self.band_matrix.T
         seg_band_r = np.add.reduceat(pr, starts, axis=0) @ self.band_matrix.T
+        first_all = np.zeros((n_frames, nb), np.float32)  # no first arrivals are looked for above 8 kHz
+        first_all[:, :vb] = first
+        seg_band_l_first = np.add.reduceat(pl * first_all, starts, axis=0) @ self.band_matrix.T
+        seg_band_r_first = np.add.reduceat(pr * first_all, starts, axis=0) @ self.band_matrix.T
         seg_count = np.bincount(local, minlength=n_seg)
         st = self.segments
         first = 0
@@ -402,6 +412,8 @@ class CueMeter:
             st.power[-1] += float(seg_power[0])
             st.band_l[-1] += seg_band_l[0]
             st.band_r[-1] += seg_band_r[0]
+            st.band_l_first[-1] += seg_band_l_first[0]
+            st.band_r_first[-1] += seg_band_r_first[0]
             st.count[-1] += int(seg_count[0])
             first = 1
         for j in range(first, n_seg):
@@ -416,6 +428,8 @@ class CueMeter:
             st.power.append(float(seg_power[j]))
             st.band_l.append(seg_band_l[j].astype(np.float64))
             st.band_r.append(seg_band_r[j].astype(np.float64))
+            st.band_l_first.append(seg_band_l_first[j].astype(np.float64))
+            st.band_r_first.append(seg_band_r_first[j].astype(np.float64))
             st.count.append(int(seg_count[j]))
         self.n_frames += n_frames
 
@@ -440,7 +454,8 @@ class CueMeter:
                         itd_bin_w=np.vstack(st.itd_bin_w), itd_freqs_hz=self.freqs[self.itd_bins],
                         wide_bin_w=np.vstack(st.wide_bin_w), wide_freqs_hz=self.freqs[self.ev_slice],
                         gcc_first=np.vstack(st.gcc_first), wide_first=np.vstack(st.wide_first),
-                        balance_first=np.vstack(st.balance_first))
+                        balance_first=np.vstack(st.balance_first),
+                        band_l_first=np.vstack(st.band_l_first), band_r_first=np.vstack(st.band_r_first))
 
 
 def _band_slice(freqs: np.ndarray, lo_hz: float, hi_hz: float) -> slice:

@@ -250,16 +250,28 @@ def detect_kind(frames: dict[str, np.ndarray], seg: Segments) -> tuple[Recording
 
 def _first_arrival_head_shadow_db(seg: Segments, centres_hz: np.ndarray) -> float | None:
     """|ILD| above 2.5 kHz minus |ILD| up to 500 Hz of the first arrivals, averaged over the segments weighted by
-    their first-arrival power; None with fewer than three segments that have any."""
+    their first-arrival power; None with fewer than three segments that have both.
+
+    Only bands within 30 dB of the segment's strongest count: where a sound has no energy, the first arrivals are
+    the noise floor's chance jumps, whose level difference says nothing about a head.
+    """
     if seg.band_l_first is None or seg.band_r_first is None:
         return None
-    power = (seg.band_l_first + seg.band_r_first).sum(axis=1)
-    some = power > 0
-    if some.sum() < 3:
+    band_power = seg.band_l_first + seg.band_r_first
+    heard = band_power > 1e-3 * band_power.max(axis=1, keepdims=True)
+    ild = np.abs(10 * np.log10((seg.band_r_first + 1e-12) / (seg.band_l_first + 1e-12)))
+    high, low = centres_hz >= 2500, centres_hz <= 500
+
+    def mean_where(mask: np.ndarray) -> np.ndarray:
+        weight = band_power * (heard & mask)
+        return np.sum(weight * ild, axis=1) / np.maximum(weight.sum(axis=1), 1e-30)
+
+    both = (heard & high).any(axis=1) & (heard & low).any(axis=1)
+    if both.sum() < 3:
         return None
-    ild = 10 * np.log10((seg.band_r_first[some] + 1e-12) / (seg.band_l_first[some] + 1e-12))
-    shadow = np.abs(ild[:, centres_hz >= 2500]).mean(axis=1) - np.abs(ild[:, centres_hz <= 500]).mean(axis=1)
-    return float(np.sum(power[some] * shadow) / np.sum(power[some]))
+    shadow = (mean_where(high) - mean_where(low))[both]
+    power = band_power.sum(axis=1)[both]
+    return float(np.sum(power * shadow) / np.sum(power))
 
 
 # -------------------------------------------------------------------------------------- tracking

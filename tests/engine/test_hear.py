@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -370,3 +371,23 @@ def test_a_dummy_head_in_a_room_is_told_by_the_shadow_on_its_first_arrivals(tmp_
     analysis = analyze(tmp_path / "head.wav")
     assert analysis.kind is RecordingKind.BINAURAL
     assert {s.side for s in analysis.sources} >= {Side.LEFT, Side.RIGHT}
+
+
+def test_the_first_arrival_head_shadow_ignores_bands_where_nothing_sounds() -> None:
+    from engine.audio.hear import _first_arrival_head_shadow_db
+    from engine.audio.spatial import CueSettings, Segments
+
+    centres = np.asarray(CueSettings().ild_band_centres_hz, dtype=float)
+    n = 10
+    loud = np.where(centres <= 4000, 1.0, 0.0)  # a sound with nothing above 4 kHz
+    left = np.tile(loud, (n, 1))
+    right = left.copy()
+    right[:, centres > 4000] = 1e-6  # the noise floor's chance jumps: a level difference of nothing
+    left[:, centres > 4000] = 1e-7
+    seg = Segments(t=np.arange(n) * 0.25, gcc=np.zeros((n, 3)), gcc_wide=np.zeros((n, 3)),
+                   balance_hist=np.zeros((n, 4)), power=np.ones(n), band_ild_db=np.zeros((n, centres.size)),
+                   lag_ms=np.zeros(3), band_l_first=left, band_r_first=right)
+    assert abs(_first_arrival_head_shadow_db(seg, centres)) < 0.5
+
+    shadowed = dataclasses.replace(seg, band_r_first=left * np.where(centres >= 2500, 10.0, 1.0))  # +10 dB high
+    assert _first_arrival_head_shadow_db(shadowed, centres) == pytest.approx(10.0, abs=0.5)

@@ -326,7 +326,7 @@ class CueMeter:
         for d in range(1, FIRST_HOLD + 1):
             held |= jumps[FIRST_HOLD - d : FIRST_HOLD - d + jump.shape[0]]
         self.jump_prev = jumps[-FIRST_HOLD:]
-        first = (jump & ~held).astype(np.float32)
+        first_arrivals = (jump & ~held).astype(np.float32)
         cross_all = xl[:, :vb] * np.conj(xr[:, :vb])
 
         # Source evidence: frames weighted by power, coherence and onsets (precedence: the direct
@@ -371,7 +371,7 @@ class CueMeter:
                     in_phase_power * vote[:, db_], strength)
 
         gcc_pos, wide_pos, bin_w, strength = evidence(bin_vote)
-        gcc_first, wide_first, bin_w_first, _strength = evidence(first)  # Segments.gcc_first
+        gcc_first, wide_first, bin_w_first, _strength = evidence(first_arrivals)  # Segments.gcc_first
         itd_bin_w = strength * (weight / (strength.sum(axis=1) + EPS))[:, None]
         wide_bin_w = audible * bin_vote[:, eb] * (weight / (bin_vote[:, eb].sum(axis=1) + EPS))[:, None]
         n_balance = s.balance_bins
@@ -394,7 +394,7 @@ class CueMeter:
         seg_band_l = np.add.reduceat(pl, starts, axis=0) @ self.band_matrix.T
         seg_band_r = np.add.reduceat(pr, starts, axis=0) @ self.band_matrix.T
         first_all = np.zeros((n_frames, nb), np.float32)  # no first arrivals are looked for above 8 kHz
-        first_all[:, :vb] = first
+        first_all[:, :vb] = first_arrivals
         seg_band_l_first = np.add.reduceat(pl * first_all, starts, axis=0) @ self.band_matrix.T
         seg_band_r_first = np.add.reduceat(pr * first_all, starts, axis=0) @ self.band_matrix.T
         seg_count = np.bincount(local, minlength=n_seg)

@@ -369,7 +369,8 @@ def find_tracks(evidence: np.ndarray, active: np.ndarray, seg_dt: float,
     strong = [t for t in kept if sum(t.height) / weight >= MIN_SHARE]
     strong += _steady_faint_sources(smooth, active, strong)
     if faint is not None:
-        faint.extend(faint_candidates([t for t in tracks if t not in strong], strong))
+        reported = {id(t) for t in strong}
+        faint.extend(faint_candidates([t for t in tracks if id(t) not in reported], strong))
     return sorted(strong, key=lambda t: np.median(t.az))
 
 

@@ -393,10 +393,9 @@ class CueMeter:
         seg_power = np.add.reduceat(power, starts)
         seg_band_l = np.add.reduceat(pl, starts, axis=0) @ self.band_matrix.T
         seg_band_r = np.add.reduceat(pr, starts, axis=0) @ self.band_matrix.T
-        first_all = np.zeros((n_frames, nb), np.float32)  # no first arrivals are looked for above 8 kHz
-        first_all[:, :vb] = first_arrivals
-        seg_band_l_first = np.add.reduceat(pl * first_all, starts, axis=0) @ self.band_matrix.T
-        seg_band_r_first = np.add.reduceat(pr * first_all, starts, axis=0) @ self.band_matrix.T
+        band_first = self.band_matrix[:, :vb].T  # no first arrivals are looked for above 8 kHz
+        seg_band_l_first = np.add.reduceat(pl[:, :vb] * first_arrivals, starts, axis=0) @ band_first
+        seg_band_r_first = np.add.reduceat(pr[:, :vb] * first_arrivals, starts, axis=0) @ band_first
         seg_count = np.bincount(local, minlength=n_seg)
         st = self.segments
         first = 0

@@ -38,6 +38,14 @@ def _wait_buffered(qtbot, player: Player, frames: int) -> None:
     qtbot.waitUntil(lambda: player.buffered_frames >= frames, timeout=3000)
 
 
+def _play_and_hear(qtbot, player: Player, audio, frames: int) -> None:
+    """Load ``audio``, play, and let the fake device take its first ``frames`` frames."""
+    player.load(audio)
+    player.play()
+    _wait_buffered(qtbot, player, frames)
+    player.factory.stream.pull(frames)
+
+
 def test_play_outputs_the_file_and_advances_by_the_frames_consumed(qtbot, player, audio_and_samples) -> None:
     audio, samples = audio_and_samples
     player.load(audio)
@@ -60,10 +68,7 @@ def test_play_outputs_the_file_and_advances_by_the_frames_consumed(qtbot, player
 
 def test_pause_stops_the_stream_and_the_playhead(qtbot, player, audio_and_samples) -> None:
     audio, _ = audio_and_samples
-    player.load(audio)
-    player.play()
-    _wait_buffered(qtbot, player, 800)
-    player.factory.stream.pull(800)
+    _play_and_hear(qtbot, player, audio, 800)
     player.pause()
     assert not player.is_playing and not player.factory.stream.active
     assert player.position_frames == 800
@@ -73,10 +78,7 @@ def test_pause_stops_the_stream_and_the_playhead(qtbot, player, audio_and_sample
 
 def test_seek_moves_the_playhead_and_the_output(qtbot, player, audio_and_samples) -> None:
     audio, samples = audio_and_samples
-    player.load(audio)
-    player.play()
-    _wait_buffered(qtbot, player, 500)
-    player.factory.stream.pull(500)
+    _play_and_hear(qtbot, player, audio, 500)
     player.seek(1.25)
     assert player.position_s == pytest.approx(1.25)
     start = round(1.25 * RATE)
@@ -151,10 +153,7 @@ def test_switching_to_another_version_keeps_the_time_and_plays_it(qtbot, player,
     from app.playback import ArraySource
 
     audio, samples = audio_and_samples
-    player.load(audio)
-    player.play()
-    _wait_buffered(qtbot, player, 1000)
-    player.factory.stream.pull(1000)
+    _play_and_hear(qtbot, player, audio, 1000)
     other = -samples  # a version of the same length that is easy to recognise
     player.switch_source(ArraySource(other, RATE))
     assert player.is_playing and player.position_frames == 1000

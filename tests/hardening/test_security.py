@@ -61,6 +61,15 @@ def _load_every_file(paths: dict[str, Path]) -> dict[str, Any]:
     return results
 
 
+def _refusing(calls: list[str], name: str, why: str) -> Callable[..., Any]:
+    """A stand-in for ``name`` that records the call in ``calls`` and fails: "``name`` was called``why``"."""
+    def called(*_args: Any, **_kwargs: Any) -> Any:
+        calls.append(name)
+        raise AssertionError(f"{name} was called{why}")
+
+    return called
+
+
 def test_loading_layouts_and_projects_never_unpickles_or_evaluates(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     paths = write_corpus(tmp_path / "corpus", DATA_CASES)
@@ -68,11 +77,7 @@ def test_loading_layouts_and_projects_never_unpickles_or_evaluates(tmp_path: Pat
     calls: list[str] = []
 
     def tripwire(name: str) -> Callable[..., Any]:
-        def called(*_args: Any, **_kwargs: Any) -> Any:
-            calls.append(name)
-            raise AssertionError(f"{name} was called while loading a data file")
-
-        return called
+        return _refusing(calls, name, " while loading a data file")
 
     for owner, name in ((builtins, "eval"), (builtins, "exec"), (builtins, "compile"),
                         (pickle, "load"), (pickle, "loads"), (pickle, "Unpickler"), (marshal, "loads"),
@@ -202,11 +207,7 @@ def no_unpickling(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
 
     def refuse(name: str) -> Callable[..., Any]:
-        def called(*_args: Any, **_kwargs: Any) -> Any:
-            calls.append(name)
-            raise AssertionError(f"{name} was called: pickled weights were about to be loaded")
-
-        return called
+        return _refusing(calls, name, ": pickled weights were about to be loaded")
 
     for owner, name in ((torch, "load"), (pickle, "load"), (pickle, "loads"), (pickle, "Unpickler")):
         monkeypatch.setattr(owner, name, refuse(f"{owner.__name__}.{name}"))

@@ -36,7 +36,7 @@ AZIMUTH_GRID_DEG = np.arange(-90.0, 90.5, 1.0)
 TIME_SMOOTH = 3
 PEAK_HEIGHT = 0.1
 MIN_SHARE = 0.15
-MIN_COVER = 0.3
+MIN_COVER = 0.2
 PROMINENCE = 0.1
 FAINT_HEIGHT = 0.08
 #: Faint candidates (see faint_candidates): at least this many segments (0.75 s), most points within this many
@@ -56,6 +56,9 @@ ILD_ITD_SLOPE_DB_PER_MS = 2.5
 #: balance off the centre by more than a centre source's spread (12 degrees on the pan law).
 PANPOT_MAX_LAG_MS = 0.1
 PANPOT_MIN_BALANCE_DEG = 12.0
+#: ... and at least half the loud segments' GCC peaks at zero lag (a source crossing in front of a head or a pair
+#: sums to a zero-lag peak over the file, but each segment shows its time difference).
+PANPOT_MIN_ZERO_SHARE = 0.5
 #: A source ahead of a head or a spaced pair keeps its in-phase bins' balance at the centre; a panned one
 #: leaves the centre with under half its peak (the reverberant tail's random-phase bins barely vote there).
 PANPOT_MAX_CENTRE_SHARE = 0.5
@@ -65,6 +68,12 @@ PANPOT_MAX_CENTRE_SHARE = 0.5
 GHOST_MIN_OFFSET_MS = 0.25
 GHOST_MARGIN = 0.3
 GHOST_EXPLAINED = 0.7
+#: Common fate (see drop_echo_tracks): a weaker track whose share of each segment's evidence correlates with a
+#: stronger track's above this is that track's echo, not a source of its own.
+COMMON_FATE_CORR = -0.1
+#: ... judged only where both shares vary by more than this fraction of their mean (steady tones' shares only
+#: jitter, and the correlation of jitter means nothing).
+COMMON_FATE_MIN_CV = 0.1
 #: The largest sample magnitude analysed (+120 dBFS). Float files may hold samples beyond ±1.0, e.g. integer
 #: samples stored unscaled (±32768, +90 dBFS), and the cues do not depend on the level; but far beyond that the
 #: meter's float32 spectra overflow (powers of powers reach 1e38), so such a file is refused as not audio.
@@ -192,8 +201,18 @@ def detect_kind(frames: dict[str, np.ndarray], seg: Segments) -> tuple[Recording
     bal_peaks, _ = find_peaks(np.r_[0.0, balance, 0.0], height=0.15 * balance.max())
     off_centre = float(np.max(np.abs(balance_az[np.clip(bal_peaks - 1, 0, balance.size - 1)]), initial=0.0))
     facts.update(max_peak_lag_ms=float(peak_lags.max()), balance_peak_deg=off_centre)
+    # Per loud segment: a pan-pot mix has no time difference at any moment, while a source moving across the front
+    # of a head or a pair sums to a peak at zero lag over the whole file, yet shows its lag in each segment.
+    # (the louder half of the segments with any evidence: a file may be mostly silence).
+    level = 10 * np.log10(seg.power + 1e-12)
+    heard = seg.gcc.max(axis=1) > 0
+    loud_heard = heard & (level >= np.percentile(level[heard], 50)) if heard.any() else heard
+    lags = np.abs(seg.lag_ms[np.argmax(seg.gcc[loud_heard], axis=1)])
+    zero_share = float(np.mean(lags <= PANPOT_MAX_LAG_MS)) if lags.size else 1.0
+    loud = level >= np.percentile(level, 50)
+    facts["zero_lag_share"] = zero_share
     if peak_lags.max() <= PANPOT_MAX_LAG_MS:
-        if off_centre > PANPOT_MIN_BALANCE_DEG:
+        if off_centre > PANPOT_MIN_BALANCE_DEG and zero_share >= PANPOT_MIN_ZERO_SHARE:
             return RecordingKind.PANPOT, float(np.clip(0.5 + off_centre / 60.0, 0.5, 1.0)), facts
         # The strong sources are ahead; a weaker one far to the side of a spaced pair still leaves a
         # clear peak at a lag no head produces.
@@ -209,8 +228,6 @@ def detect_kind(frames: dict[str, np.ndarray], seg: Segments) -> tuple[Recording
     # source to the side); a spaced pair's stays small and flat. Per segment, |ILD| above 2.5 kHz
     # minus |ILD| up to 500 Hz, median over the louder half.
     centres = np.asarray(CueSettings().ild_band_centres_hz, dtype=float)
-    level = 10 * np.log10(seg.power + 1e-12)
-    loud = level >= np.percentile(level, 50)
     band = np.abs(seg.band_ild_db[loud])
     shadow = float(np.median(band[:, centres >= 2500].mean(axis=1) - band[:, centres <= 500].mean(axis=1)))
     facts["head_shadow_db"] = shadow
@@ -473,6 +490,44 @@ def drop_ghost_tracks(tracks: list[_Track], evidence: np.ndarray, seg: Segments,
     return sorted(kept, key=lambda t: np.median(t.az))
 
 
+def drop_echo_tracks(tracks: list[_Track], evidence: np.ndarray, active: np.ndarray,
+                     strength: list[float] | None = None) -> list[_Track]:
+    """Remove tracks whose evidence rises and falls with a stronger track's (common fate).
+
+    Two independent sources take turns: when one gets louder it wins more of a segment's bins and the other fewer,
+    so their shares of the segment's evidence move against each other. A room's reflection carries its own
+    source's sound from another direction: its share follows that source's, up when it is loud and down when the
+    other source takes over. Shares are read along each track's path (interpolated between its points) in every
+    active segment. Tracks are judged strongest first, by ``strength`` (default: their summed peak heights), so a
+    reflection is never kept in place of its source.
+    """
+    idx = np.flatnonzero(active)
+    if len(tracks) < 2 or idx.size < 4:
+        return tracks
+    smooth = ndimage.gaussian_filter1d(evidence[idx], sigma=4.0, axis=1, mode="nearest")
+    shares = smooth / np.maximum(smooth.sum(axis=1, keepdims=True), 1e-12)
+    rows = np.arange(idx.size)
+
+    def share_series(tr: _Track) -> np.ndarray:
+        az = np.interp(idx, tr.seg, tr.az)
+        return shares[rows, np.clip(np.round(az - AZIMUTH_GRID_DEG[0]).astype(int), 0, len(AZIMUTH_GRID_DEG) - 1)]
+
+    kept: list[tuple[_Track, np.ndarray]] = []
+    strength = strength if strength is not None else [sum(t.height) for t in tracks]
+    for tr in (tracks[i] for i in np.argsort([-v for v in strength], kind="stable")):
+        series = share_series(tr)
+        echo = _varies(series) and any(
+            _varies(other) and np.corrcoef(series, other)[0, 1] > COMMON_FATE_CORR for _, other in kept)
+        if not echo:
+            kept.append((tr, series))
+    return sorted((tr for tr, _ in kept), key=lambda t: np.median(t.az))
+
+
+def _varies(series: np.ndarray) -> bool:
+    """Whether a share series moves enough for its correlation to mean something (steady tones' shares only jitter)."""
+    return float(series.std()) > COMMON_FATE_MIN_CV * float(series.mean())
+
+
 def _join_broken(tracks: list[_Track], seg_dt: float) -> list[_Track]:
     """Join a track that ends with one that starts soon after, near where the first one was heading."""
     tracks = sorted(tracks, key=lambda t: t.seg[0])
@@ -538,13 +593,21 @@ def first_arrival_shares(tracks: list[_Track], seg: Segments, kind: RecordingKin
     return [value / total if total > 0 else None for value in support]
 
 
+def _ranking_shares(tracks: list[_Track], seg: Segments, kind: RecordingKind, spacing_m: float) -> list[float]:
+    """Each track's part of the tracks' evidence, its part of their first-arrival evidence counting
+    FIRST_ARRIVAL_WEIGHT of it where measured (:func:`first_arrival_shares`)."""
+    total = sum(sum(tr.height) for tr in tracks) or 1.0
+    shares = [sum(tr.height) / total for tr in tracks]
+    firsts = first_arrival_shares(tracks, seg, kind, spacing_m)
+    return [share if first is None else (1.0 - FIRST_ARRIVAL_WEIGHT) * share + FIRST_ARRIVAL_WEIGHT * first
+            for share, first in zip(shares, firsts, strict=True)]
+
+
 def describe_track(tr: _Track, seg: Segments, settings: AnalysisSettings, source_id: int,
-                   coherence: float, duration_s: float, share: float = 1.0,
-                   first_arrival_share: float | None = None) -> Source:
+                   coherence: float, duration_s: float, share: float = 1.0) -> Source:
     """A Source from a track: azimuth/level over time, side, motion, confidence.
 
-    ``share``: the track's part of all tracks' evidence; ``first_arrival_share``: its part of their first-arrival
-    evidence (:func:`first_arrival_shares`), which counts half in the confidence when given.
+    ``share``: the track's part of the tracks' evidence (see :func:`_ranking_shares`).
     """
     idx = np.asarray(tr.seg)
     t = seg.t[idx]
@@ -583,8 +646,6 @@ def describe_track(tr: _Track, seg: Segments, settings: AnalysisSettings, source
     spread = float(np.std(az - ndimage.uniform_filter1d(az, size=5, mode="nearest")))
     # Confidence: how much of the clip the track covers, how much of the directional evidence it
     # holds (a faint track among strong ones is less certain), how coherent the ears are, how steady.
-    if first_arrival_share is not None:
-        share = (1.0 - FIRST_ARRIVAL_WEIGHT) * share + FIRST_ARRIVAL_WEIGHT * first_arrival_share
     confidence = float(np.clip(
         0.15 + 0.35 * coverage + 0.3 * min(1.0, share / 0.5) + 0.2 * coherence - spread / 40.0, 0.05, 1.0
     ))
@@ -726,11 +787,13 @@ def _find_sources(seg: Segments, frames: dict[str, np.ndarray], kind: RecordingK
     faint: list[_Track] = []
     tracks = find_tracks(evidence, active, seg_dt, faint)
     tracks = drop_ghost_tracks(tracks, evidence, seg, kind, settings.spacing_m)
+    # Echoes are judged in the order of the confidence's evidence share (first arrivals count half): in a room a
+    # reflection can hold more steady evidence than its source, but seldom more of the first arrivals.
+    tracks = drop_echo_tracks(tracks, evidence, active, _ranking_shares(tracks, seg, kind, settings.spacing_m))
+    shares = _ranking_shares(tracks, seg, kind, settings.spacing_m)
+    sources = [describe_track(tr, seg, settings, i, mean_coh, duration_s, share=share)
+               for i, (tr, share) in enumerate(zip(tracks, shares, strict=True))]
     total = sum(sum(tr.height) for tr in tracks) or 1.0
-    firsts = first_arrival_shares(tracks, seg, kind, settings.spacing_m)
-    sources = [describe_track(tr, seg, settings, i, mean_coh, duration_s, share=sum(tr.height) / total,
-                              first_arrival_share=first)
-               for i, (tr, first) in enumerate(zip(tracks, firsts, strict=True))]
     # Faint candidates are described like sources (the check compares boxes with their tracks) and numbered after
     # them, but never listed as sources: not in the Sources dock, the planner or the analysis summary.
     faint_sources = [describe_track(tr, seg, settings, len(tracks) + i, mean_coh, duration_s,

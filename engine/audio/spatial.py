@@ -29,6 +29,8 @@ ONSET_FLOOR = 0.3
 FIRST_RISE = 4.0
 FIRST_HOLD = 3
 EVIDENCE_BETA = 0.3
+#: The level-balance votes' compression (a bin votes with its power ** BALANCE_BETA).
+BALANCE_BETA = 0.3
 
 
 @dataclass
@@ -343,8 +345,8 @@ class CueMeter:
         mag = np.abs(sxy_ev)
         # PHAT, but only bins within 30 dB of the frame's strongest vote: empty bins would vote at random.
         audible = mag > 1e-3 * mag.max(axis=1, keepdims=True)
-        # Per-bin level balance histogram (DUET on level): each bin votes with its power. The balance
-        # r = P_R / (P_L + P_R) in [0, 1] carries the bin's ILD without a logarithm per bin.
+        # Per-bin level balance histogram (DUET on level). The balance r = P_R / (P_L + P_R) in [0, 1] carries the
+        # bin's ILD without a logarithm per bin.
         db_ = self.duet_slice
         bl, br = pl[:, db_], pr[:, db_]
         bin_sum = bl + br
@@ -356,7 +358,13 @@ class CueMeter:
         in_phase = np.clip(cross.real / (np.abs(cross) + EPS), 0.0, 1.0)
         for _ in range(4):  # ** 16 by squaring: numpy's float power is several times slower
             in_phase *= in_phase
-        in_phase_power = bin_sum * in_phase * (weight / np.sqrt(power + EPS))[:, None]
+        # Each bin votes with its power compressed (as the GCC's bins, by |S| ** beta), the frame's votes summing to
+        # its weight: by power itself, a broadband source's many bins outvoted a tonal one's few even where that
+        # one's harmonics stand well above it. Bins 30 dB under the frame's strongest do not vote.
+        bal_w = (bin_sum + EPS) ** BALANCE_BETA
+        bal_w *= bin_sum > 1e-3 * bin_sum.max(axis=1, keepdims=True)
+        bal_w *= (weight / (bal_w.sum(axis=1) + EPS))[:, None]
+        in_phase_power = bal_w * in_phase
 
         def evidence(vote: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
             """GCC in the ITD band and in the wide band (frames x lags), the level-balance votes (frames x bins)

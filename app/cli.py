@@ -185,7 +185,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     settings = _llm_settings(args) if args.planner == "llm" else None
     analysis = analyze(audio, progress=_progress_printer("analysing"))
     if settings is None:
-        layout = plan_offline(analysis, hints, n_keyframes=args.keyframes, camera=Camera(hfov_deg=args.hfov))
+        from engine.planner.sound_type import recording_frames
+
+        if len(analysis.sources) > 1:
+            _status("separating the sources to tell what each one is")
+        layout = plan_offline(analysis, hints, n_keyframes=args.keyframes, camera=Camera(hfov_deg=args.hfov),
+                              source_frames=recording_frames(audio, analysis))
         _write_layout(layout, audio, out)
         return EXIT_OK
 

@@ -244,9 +244,15 @@ def plan_task(
         state.raise_if_cancelled()
         if llm is None:
             from engine.planner.offline import plan_offline
+            from engine.planner.sound_type import recording_frames
 
+            if len(measured.sources) > 1:
+                state.set_status("Separating the sources to tell what each one is…")
+            frames = recording_frames(audio_path, measured, is_cancelled=state.is_interruption_requested)
+            state.set_progress_value(50)
             state.set_status(f"Planning {audio_path.name} from the measured cues…")
-            layout_dict = plan_offline(measured, settings.labels or None, n_keyframes=settings.keyframes)
+            layout_dict = plan_offline(measured, settings.labels or None, n_keyframes=settings.keyframes,
+                                       source_frames=frames)
             outcome = _outcome(layout_dict, audio_path, [], False)
         else:
             from engine.planner.llm import plan_llm

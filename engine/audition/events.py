@@ -28,10 +28,9 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage
 
-from engine.audio.io import load_stereo
 from engine.audio.model import Analysis, Motion, Source
 from engine.audio.spatial import CueSettings
-from engine.errors import Cancelled, InputError
+from engine.errors import InputError
 
 #: Frame energy is averaged over this long (centred) before thresholding: steadies the envelope of
 #: noisy sounds without blurring edges by more than a frame.
@@ -414,9 +413,7 @@ def recording_events(
     """
     if not analysis.sources or analysis.duration_s > SEPARATED_EVENTS_MAX_S:
         return events_from_tracks(analysis)
-    if is_cancelled is not None and is_cancelled():
-        raise Cancelled()
-    stereo, rate, _source = load_stereo(audio_path, analysis.sample_rate)
-    if is_cancelled is not None and is_cancelled():
-        raise Cancelled()
+    from engine.audition.separate import read_recording
+
+    stereo, rate = read_recording(audio_path, analysis, is_cancelled)
     return source_events(stereo, rate, analysis)

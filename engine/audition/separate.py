@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -35,9 +37,10 @@ from scipy import fft as sfft
 from scipy import ndimage
 
 from engine.audio.hear import AnalysisSettings, azimuth_from_cues, head_itd_ms, spaced_itd_ms
+from engine.audio.io import load_stereo
 from engine.audio.model import Analysis, RecordingKind, Source, SourceTrack
 from engine.audio.spatial import CueSettings
-from engine.errors import InputError
+from engine.errors import Cancelled, InputError
 from engine.synth.hrir import default_hrirs
 
 #: Width (standard deviation, degrees) of a source's share of the bins around its direction.
@@ -59,6 +62,19 @@ WINDOW_S = 1024 / 48000
 #: Each block also sees this many windows of the signal on either side, so block seams are seamless.
 MARGIN_WINDOWS = 4
 EPS = 1e-12
+
+
+def read_recording(audio_path: str | Path, analysis: Analysis,
+                   is_cancelled: Callable[[], bool] | None = None) -> tuple[np.ndarray, int]:
+    """The recording at ``audio_path`` as ``(stereo, rate)`` at the analysis's sample rate, for separating.
+    ``is_cancelled()`` is asked before and after reading; when it turns true the work stops with Cancelled. A
+    recording that cannot be read raises :class:`~engine.errors.AudioInputError`."""
+    if is_cancelled is not None and is_cancelled():
+        raise Cancelled()
+    stereo, rate, _source = load_stereo(audio_path, analysis.sample_rate)
+    if is_cancelled is not None and is_cancelled():
+        raise Cancelled()
+    return stereo, rate
 
 
 def separate_sources(stereo: np.ndarray, rate: int, analysis: Analysis) -> dict[int, np.ndarray]:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.audio.hear import AnalysisSettings
-from engine.audio.model import Analysis, Motion, Side, Source
+from engine.audio.hear import AnalysisSettings, head_itd_ms, spaced_itd_ms
+from engine.audio.model import Analysis, CueFrames, Motion, Side, Source
 from engine.errors import InputError
 from engine.layout.model import keyframe_times
 from engine.planner.camera import Camera
@@ -203,6 +203,23 @@ def _cue_statement(analysis: Analysis, source: Source) -> str:
     return ", ".join(parts)
 
 
+def _own_bins_statement(analysis: Analysis, azimuth_deg: float) -> str:
+    """The cue that puts a source at ``azimuth_deg``, in words, for a source the mixture's frames never point at
+    (a louder one elsewhere sets every frame's broadband cue): the level difference of a pan-pot mix (sine law)
+    or the time difference of a head or a spaced pair, as its own time-frequency bins show it."""
+    kind = analysis.kind.value
+    if kind == "mono" or abs(azimuth_deg) < 1.0:
+        return "its own time-frequency bins are balanced between the ears"
+    side = "right" if azimuth_deg > 0 else "left"
+    if kind == "panpot":
+        angle = math.radians((azimuth_deg + 90.0) / 2.0)
+        ild = 20 * math.log10(max(math.sin(angle), 1e-6) / max(math.cos(angle), 1e-6))
+        return f"its own time-frequency bins are louder on the {side} by {abs(ild):.1f} dB"
+    spacing_m = AnalysisSettings().spacing_m
+    itd = float(spaced_itd_ms(azimuth_deg, spacing_m) if kind == "spaced" else head_itd_ms(azimuth_deg))
+    return f"its own time-frequency bins reach the {side} ear {abs(itd):.2f} ms earlier"
+
+
 MOTION_LEVEL_DB = AnalysisSettings().level_change_db
 
 
@@ -229,10 +246,13 @@ def plan_offline(
     labels: str | list[LabelHint] | None = None,
     n_keyframes: int = 5,
     camera: Camera | None = None,
+    source_frames: dict[int, CueFrames] | None = None,
 ) -> dict:
     """A VSL (as the JSON dict of SPEC.md) for ``analysis``; see the module docstring.
 
-    ``labels``: hint text or parsed hints. Raises :class:`InputError` for a bad hint or keyframe count.
+    ``labels``: hint text or parsed hints. ``source_frames``: per source id, cues measured on its separated signal
+    (:func:`engine.planner.sound_type.recording_frames`), for telling what each source is; without them each is
+    judged from the mixture's cues while it sounds. Raises :class:`InputError` for a bad hint or keyframe count.
     """
     camera = camera or Camera()
     hints = parse_label_hints(labels) if isinstance(labels, str) or labels is None else list(labels)
@@ -246,7 +266,7 @@ def plan_offline(
     objects: list[PlannedObject] = []
     # Object 0 is the most confident source, object 1 the next, and so on.
     for object_id, source in enumerate(sources):
-        sound_type = estimate_sound_type(analysis, source)
+        sound_type = estimate_sound_type(analysis, source, (source_frames or {}).get(source.id))
         name = hinted.get(source.id, sound_type.label)
         obj = PlannedObject(source, object_id, name, source.id in hinted, sound_type)
         obj.azimuth_deg = _track_at(source, times)
@@ -276,8 +296,9 @@ def plan_offline(
         src = obj.source
         what = (f"'{obj.name}' (named by you)" if obj.from_hint else
                 f"'{obj.name}' — a guess: {obj.sound_type.description}; {obj.sound_type.facts}")
+        cues = _cue_statement(analysis, src) or _own_bins_statement(analysis, float(np.median(obj.azimuth_deg)))
         reasoning_parts.append(
-            f"Source {obj.object_id + 1}, {what}: {_cue_statement(analysis, src) or 'heard'}, so it is "
+            f"Source {obj.object_id + 1}, {what}: {cues}, so it is "
             f"{_side_phrase(float(np.median(obj.azimuth_deg)))} (about {np.median(obj.azimuth_deg):+.0f}°); "
             f"{_motion_statement(src, duration)}. Confidence {src.confidence:.2f}."
         )

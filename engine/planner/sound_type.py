@@ -4,15 +4,27 @@ Only broad classes are told apart — a voice, a pitched instrument, a siren-lik
 steady noisy machine, percussive hits — from how much of the sound is pitched, the pitch range, how it
 moves, the spectral centroid and the onset rate. Each guess says how sure it is and which facts it
 rests on, so that captions never claim more than was measured.
+
+With several sources, those cues are measured on each source's own signal, separated from the recording
+with the time–frequency masks of its track (:func:`separated_frames`): measured on the mixture, a siren
+beside an engine and the engine itself would read alike.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from engine.audio.model import Analysis, Source
+from engine.audio.model import Analysis, CueFrames, Source
+from engine.audio.spatial import CueMeter, CueSettings
+
+#: Recordings up to this long (s) have their sources separated to tell what each one is; longer ones are judged
+#: from the mixture's cues, since separating holds the whole recording and a signal per source in memory.
+SEPARATED_TYPES_MAX_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -62,12 +74,48 @@ def _values(track: np.ndarray | None, idx: np.ndarray) -> np.ndarray:
     return values[np.minimum(idx, values.size - 1)]
 
 
-def estimate_sound_type(analysis: Analysis, source: Source) -> SoundType:
-    """A coarse class for ``source`` from the mixture's cues while it sounds.
+def separated_frames(stereo: np.ndarray, rate: int, analysis: Analysis) -> dict[int, CueFrames]:
+    """Per source of ``analysis``: its cue frames with pitch, spectral centroid and level measured on its own
+    signal, separated from ``stereo`` (``(n, 2)`` at ``rate``). Empty with fewer than two sources, where the
+    mixture is the source."""
+    from engine.audition.separate import separate_sources
 
-    With several sources sounding at once the cues mix, so the certainty is scaled by the source's
-    share of the analysis confidence; the labels stay generic on purpose.
+    if len(analysis.sources) < 2:
+        return {}
+    out: dict[int, CueFrames] = {}
+    block = int(rate) * 30
+    for source_id, signal in separate_sources(stereo, rate, analysis).items():
+        meter = CueMeter(CueSettings(rate=int(rate), hop_s=analysis.frames.hop_s))
+        for start in range(0, signal.size, block):
+            part = signal[start : start + block]
+            meter.feed(np.stack([part, part], axis=1))
+        meter.finish()
+        measured = meter.arrays()
+        out[source_id] = dataclasses.replace(analysis.frames, pitch_hz=measured["pitch_hz"],
+                                             centroid_hz=measured["centroid_hz"], level_dbfs=measured["level_dbfs"])
+    return out
+
+
+def recording_frames(audio_path: str | Path, analysis: Analysis,
+                     is_cancelled: Callable[[], bool] | None = None) -> dict[int, CueFrames]:
+    """:func:`separated_frames` of the recording at ``audio_path``; empty (the mixture's cues are used) for a single
+    source or a recording longer than :data:`SEPARATED_TYPES_MAX_S`. ``is_cancelled()`` is asked before and after
+    reading the recording; when it turns true the work stops with Cancelled."""
+    if len(analysis.sources) < 2 or analysis.duration_s > SEPARATED_TYPES_MAX_S:
+        return {}
+    from engine.audition.separate import read_recording
+
+    stereo, rate = read_recording(audio_path, analysis, is_cancelled)
+    return separated_frames(stereo, rate, analysis)
+
+
+def estimate_sound_type(analysis: Analysis, source: Source, frames: CueFrames | None = None) -> SoundType:
+    """A coarse class for ``source`` from its cues while it sounds: ``frames`` measured on its separated signal
+    (:func:`separated_frames`) when given, else the mixture's.
+
+    The certainty is scaled by the source's share of the analysis confidence; the labels stay generic on purpose.
     """
+    analysis = dataclasses.replace(analysis, frames=frames) if frames is not None else analysis
     idx = _source_frames(analysis, source)
     if idx.size < 20:
         return GENERIC

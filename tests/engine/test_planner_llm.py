@@ -589,6 +589,7 @@ def test_recording_events_time_each_source_from_the_recording(tmp_path: Path, se
 def test_long_recordings_are_timed_from_the_tracks_without_reading_the_audio(tmp_path: Path,
                                                                              monkeypatch) -> None:
     import engine.audition.events as events_module
+    import engine.audition.separate as separate_module
 
     audio = write_two_sources_wav(tmp_path / "two.wav")
     measured = analyze(audio)
@@ -596,7 +597,7 @@ def test_long_recordings_are_timed_from_the_tracks_without_reading_the_audio(tmp
     def refuse(*_args, **_kwargs):
         raise AssertionError("the recording was read")
 
-    monkeypatch.setattr(events_module, "load_stereo", refuse)
+    monkeypatch.setattr(separate_module, "load_stereo", refuse)
     monkeypatch.setattr(events_module, "SEPARATED_EVENTS_MAX_S", 2.0)
     events = recording_events(audio, measured)
     assert [e.to_dict() for e in events] == [e.to_dict() for e in events_from_tracks(measured)]

@@ -180,6 +180,18 @@ def test_offline_plan_puts_the_object_on_the_side_it_is_heard(qtbot, runner, tmp
     assert any("Measuring" in s for s in recorder.statuses) and recorder.statuses[-1] == "Planned"
 
 
+def test_an_offline_plan_of_two_sources_names_each_from_its_separated_signal(qtbot, runner, tmp_path) -> None:
+    """An engine far left and a siren ahead (make-bench seed 99, scene 044): the worker separates the sources
+    before planning, so the two boxes get different labels (measured on the mixture both read alike)."""
+    from tests.recordings import write_engine_and_siren_wav
+
+    wav = write_engine_and_siren_wav(tmp_path / "pair.wav")
+    recorder = run_to_end(qtbot, runner, plan_task(wav, None, PlanSettings(planner="offline", keyframes=3)))
+    names = {obj.name for obj in recorder.result.layout.keyframes[0].objects}
+    assert len(names) == 2 and "machine" in names
+    assert any("Separating the sources" in s for s in recorder.statuses)
+
+
 def test_a_bad_label_hint_fails_with_one_clear_message(qtbot, runner, right_wav) -> None:
     recorder = run_to_end(qtbot, runner, plan_task(right_wav, None, PlanSettings(labels="car@up")))
     (error,) = recorder.of("failed")

@@ -724,7 +724,7 @@ def audition_task(
             state.raise_if_cancelled()
             state.set_progress_value(20)
             state.set_status("Separating the sources…")
-            separated = _separated_sources(path, analysis, stereo, rate)
+            separated = _separated_sources(path, analysis, stereo, rate, state.is_interruption_requested)
             state.raise_if_cancelled()
             state.set_progress_value(60)
             state.set_status("Placing each box's sound…")
@@ -741,7 +741,8 @@ def audition_task(
     return run
 
 
-def _separated_sources(path: Path, analysis: Analysis, stereo: np.ndarray, rate: int) -> dict[int, np.ndarray]:
+def _separated_sources(path: Path, analysis: Analysis, stereo: np.ndarray, rate: int,
+                       is_cancelled: Callable[[], bool] | None = None) -> dict[int, np.ndarray]:
     """:func:`engine.audition.separate.separate_sources` of the recording at ``path`` (read as ``stereo``), kept
     for the next audition of the same file and analysis: re-auditioning after an edit does not separate again."""
     from engine.audition.separate import separate_sources
@@ -752,7 +753,7 @@ def _separated_sources(path: Path, analysis: Analysis, stereo: np.ndarray, rate:
         if key in _separated_cache:
             _separated_cache.move_to_end(key)
             return _separated_cache[key][1]
-    signals = separate_sources(stereo, rate, analysis)
+    signals = separate_sources(stereo, rate, analysis, is_cancelled)
     with _separated_lock:
         _separated_cache[key] = (analysis, signals)
         while len(_separated_cache) > SEPARATED_CACHE_SIZE:

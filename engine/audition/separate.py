@@ -77,7 +77,8 @@ def read_recording(audio_path: str | Path, analysis: Analysis,
     return stereo, rate
 
 
-def separate_sources(stereo: np.ndarray, rate: int, analysis: Analysis) -> dict[int, np.ndarray]:
+def separate_sources(stereo: np.ndarray, rate: int, analysis: Analysis,
+                     is_cancelled: Callable[[], bool] | None = None) -> dict[int, np.ndarray]:
     """One mono float32 signal per source of ``analysis``, keyed by source id, as long as ``stereo``.
 
     ``stereo`` is the recording, ``(n, 2)`` (left, right) at ``rate``; ``(n,)`` or ``(n, 1)`` is a mono
@@ -85,6 +86,7 @@ def separate_sources(stereo: np.ndarray, rate: int, analysis: Analysis) -> dict[
     recording scaled by its share of the power at each moment (from the tracks' levels), so the shares
     add up to the recording. A source sounds only while its track has data (see
     :func:`sounding_azimuth_deg`); elsewhere its signal is silent. Bad input raises :class:`InputError`.
+    ``is_cancelled()`` is asked before each block; when it turns true the work stops with Cancelled.
     """
     samples = _checked_samples(stereo, rate)
     sources = [s for s in analysis.sources if np.isfinite(s.track.azimuth_deg).any()]
@@ -99,6 +101,8 @@ def separate_sources(stereo: np.ndarray, rate: int, analysis: Analysis) -> dict[
     hop = n_fft // 4
     block, margin = max(1, round(BLOCK_S * rate / hop)) * hop, MARGIN_WINDOWS * n_fft
     for start in range(0, n, block):
+        if is_cancelled is not None and is_cancelled():
+            raise Cancelled()
         lo, hi = max(0, start - margin), min(n, start + block + margin)
         stop = min(n, start + block)
         parts = separate_block(samples[lo:hi], rate, lo / rate, sources, analysis.kind)

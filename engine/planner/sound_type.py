@@ -21,6 +21,7 @@ import numpy as np
 
 from engine.audio.model import Analysis, CueFrames, Source
 from engine.audio.spatial import CueMeter, CueSettings
+from engine.errors import AudioInputError, Cancelled
 
 #: Recordings up to this long (s) have their sources separated to tell what each one is; longer ones are judged
 #: from the mixture's cues, since separating holds the whole recording and a signal per source in memory.
@@ -74,19 +75,23 @@ def _values(track: np.ndarray | None, idx: np.ndarray) -> np.ndarray:
     return values[np.minimum(idx, values.size - 1)]
 
 
-def separated_frames(stereo: np.ndarray, rate: int, analysis: Analysis) -> dict[int, CueFrames]:
+def separated_frames(stereo: np.ndarray, rate: int, analysis: Analysis,
+                     is_cancelled: Callable[[], bool] | None = None) -> dict[int, CueFrames]:
     """Per source of ``analysis``: its cue frames with pitch, spectral centroid and level measured on its own
     signal, separated from ``stereo`` (``(n, 2)`` at ``rate``). Empty with fewer than two sources, where the
-    mixture is the source."""
+    mixture is the source. ``is_cancelled()`` is asked between blocks; when it turns true the work stops with
+    Cancelled."""
     from engine.audition.separate import separate_sources
 
     if len(analysis.sources) < 2:
         return {}
     out: dict[int, CueFrames] = {}
     block = int(rate) * 30
-    for source_id, signal in separate_sources(stereo, rate, analysis).items():
+    for source_id, signal in separate_sources(stereo, rate, analysis, is_cancelled).items():
         meter = CueMeter(CueSettings(rate=int(rate), hop_s=analysis.frames.hop_s))
         for start in range(0, signal.size, block):
+            if is_cancelled is not None and is_cancelled():
+                raise Cancelled()
             part = signal[start : start + block]
             meter.feed(np.stack([part, part], axis=1))
         meter.finish()
@@ -99,14 +104,18 @@ def separated_frames(stereo: np.ndarray, rate: int, analysis: Analysis) -> dict[
 def recording_frames(audio_path: str | Path, analysis: Analysis,
                      is_cancelled: Callable[[], bool] | None = None) -> dict[int, CueFrames]:
     """:func:`separated_frames` of the recording at ``audio_path``; empty (the mixture's cues are used) for a single
-    source or a recording longer than :data:`SEPARATED_TYPES_MAX_S`. ``is_cancelled()`` is asked before and after
-    reading the recording; when it turns true the work stops with Cancelled."""
+    source, a recording longer than :data:`SEPARATED_TYPES_MAX_S`, or one that can no longer be read (moved or
+    changed since it was analysed: planning needs only the analysis, and the labels stay coarse without it).
+    ``is_cancelled()`` is asked while reading and separating; when it turns true the work stops with Cancelled."""
     if len(analysis.sources) < 2 or analysis.duration_s > SEPARATED_TYPES_MAX_S:
         return {}
     from engine.audition.separate import read_recording
 
-    stereo, rate = read_recording(audio_path, analysis, is_cancelled)
-    return separated_frames(stereo, rate, analysis)
+    try:
+        stereo, rate = read_recording(audio_path, analysis, is_cancelled)
+    except AudioInputError:
+        return {}
+    return separated_frames(stereo, rate, analysis, is_cancelled)
 
 
 def estimate_sound_type(analysis: Analysis, source: Source, frames: CueFrames | None = None) -> SoundType:

@@ -179,7 +179,8 @@ def test_with_two_sources_each_is_named_from_its_own_separated_signal(tmp_path: 
     assert "its own time-frequency bins are louder on the left by 13" in layout["reasoning"]
 
 
-def test_a_single_source_or_a_long_recording_is_judged_from_the_mixture(tmp_path: Path) -> None:
+def test_a_single_source_or_a_long_recording_is_judged_from_the_mixture(tmp_path: Path, monkeypatch) -> None:
+    import engine.audition.separate as separate_module
     from engine.planner import sound_type
 
     path = tmp_path / "one.wav"
@@ -191,5 +192,31 @@ def test_a_single_source_or_a_long_recording_is_judged_from_the_mixture(tmp_path
     assert sound_type.recording_frames(path, analysis) == {}
     two = analyze(path)
     two.sources = [analysis.sources[0], dataclasses.replace(analysis.sources[0], id=1)]
+    # A recording moved away since its analysis: planning goes on from the mixture's cues.
+    assert sound_type.recording_frames(tmp_path / "moved-away.wav", two) == {}
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("the recording was read")
+
+    monkeypatch.setattr(separate_module, "load_stereo", refuse)
     two.duration_s = sound_type.SEPARATED_TYPES_MAX_S + 1.0
-    assert sound_type.recording_frames(tmp_path / "not-read.wav", two) == {}  # never reads the file
+    assert sound_type.recording_frames(path, two) == {}  # too long to separate: never read
+
+
+def test_separating_for_the_labels_can_be_cancelled_midway(tmp_path: Path) -> None:
+    """Cancel is asked while the sources are separated and measured, not only around reading the file."""
+    from engine.errors import Cancelled
+    from engine.planner.sound_type import recording_frames
+    from tests.recordings import write_engine_and_siren_wav
+
+    path = write_engine_and_siren_wav(tmp_path / "pair.wav")
+    analysis = analyze(path)
+    asked = []
+
+    def cancel_after_reading() -> bool:
+        asked.append(1)
+        return len(asked) > 2  # before and after reading pass; the first question while separating stops it
+
+    with pytest.raises(Cancelled):
+        recording_frames(path, analysis, is_cancelled=cancel_after_reading)
+    assert len(asked) == 3

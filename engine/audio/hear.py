@@ -204,9 +204,9 @@ def detect_kind(frames: dict[str, np.ndarray], seg: Segments) -> tuple[Recording
     bal_peaks, _ = find_peaks(np.r_[0.0, balance, 0.0], height=0.15 * balance.max())
     off_centre = float(np.max(np.abs(balance_az[np.clip(bal_peaks - 1, 0, balance.size - 1)]), initial=0.0))
     facts.update(max_peak_lag_ms=float(peak_lags.max()), balance_peak_deg=off_centre)
-    # Per loud segment: a pan-pot mix has no time difference at any moment, while a source moving across the front
-    # of a head or a pair sums to a peak at zero lag over the whole file, yet shows its lag in each segment.
-    # (the louder half of the segments with any evidence: a file may be mostly silence).
+    # Per loud segment (the louder half of those with any evidence: a file may be mostly silence): a pan-pot mix has
+    # no time difference at any moment, while a source moving across the front of a head or a pair sums to a peak
+    # at zero lag over the whole file, yet shows its lag in each segment.
     level = 10 * np.log10(seg.power + 1e-12)
     heard = seg.gcc.max(axis=1) > 0
     loud_heard = heard & (level >= np.percentile(level[heard], 50)) if heard.any() else heard
@@ -501,8 +501,9 @@ def drop_echo_tracks(tracks: list[_Track], evidence: np.ndarray, active: np.ndar
     so their shares of the segment's evidence move against each other. A room's reflection carries its own
     source's sound from another direction: its share follows that source's, up when it is loud and down when the
     other source takes over. Shares are read along each track's path (interpolated between its points) in every
-    active segment. Tracks are judged strongest first, by ``strength`` (default: their summed peak heights), so a
-    reflection is never kept in place of its source.
+    active segment. Tracks are judged strongest first, by ``strength`` (default: their summed peak heights): of two
+    that rise and fall together, the stronger stays. In a room where a reflection outweighs the direct sound that
+    keeps the reflection (the check then flags a box put where the source really is).
     """
     idx = np.flatnonzero(active)
     if len(tracks) < 2 or idx.size < 4:

@@ -62,6 +62,8 @@ PANPOT_MIN_BALANCE_DEG = 12.0
 #: ... and at least half the loud segments' GCC peaks at zero lag (a source crossing in front of a head or a pair
 #: sums to a zero-lag peak over the file, but each segment shows its time difference).
 PANPOT_MIN_ZERO_SHARE = 0.5
+#: See _steady_first_arrival_lag_ms: the share of segments whose first arrivals must peak at a lag beyond a head's.
+FIRST_LAG_SEGMENT_SHARE = 0.2
 #: A source ahead of a head or a spaced pair keeps its in-phase bins' balance at the centre; a panned one
 #: leaves the centre with under half its peak (the reverberant tail's random-phase bins barely vote there).
 PANPOT_MAX_CENTRE_SHARE = 0.5
@@ -220,7 +222,7 @@ def detect_kind(frames: dict[str, np.ndarray], seg: Segments) -> tuple[Recording
         # The strong sources are ahead; a weaker one far to the side of a spaced pair still leaves a
         # clear peak at a lag no head produces.
         weak, _ = find_peaks(total_gcc, height=0.12 * top, prominence=0.03 * top)
-        widest = float(np.max(np.abs(seg.lag_ms[weak]), initial=0.0))
+        widest = max(float(np.max(np.abs(seg.lag_ms[weak]), initial=0.0)), _steady_first_arrival_lag_ms(seg))
         facts["widest_weak_lag_ms"] = widest
         if widest > 0.85:
             return RecordingKind.SPACED, 0.5, facts
@@ -266,6 +268,25 @@ def detect_kind(frames: dict[str, np.ndarray], seg: Segments) -> tuple[Recording
             and centre_share < PANPOT_MAX_CENTRE_SHARE):
         return RecordingKind.PANPOT, 0.5, facts
     return RecordingKind.SPACED, float(np.clip(0.5 + (ILD_ITD_SLOPE_DB_PER_MS - slope) / 5.0, 0.5, 1.0)), facts
+
+
+def _steady_first_arrival_lag_ms(seg: Segments) -> float:
+    """The widest |lag| beyond a head's reach (0.85 ms) where the first arrivals' GCC peaks, summed over the file
+    (at least 12 % of its top), and where at least FIRST_LAG_SEGMENT_SHARE of the segments with first arrivals peak
+    too (within 0.1 ms); 0 when none. A drum far to the side of a spaced pair, beside a louder steady tone ahead,
+    hardly shows in the GCC of all sounds, but its hits start with its own time difference, segment after segment;
+    a pitched source's sidelobes, which also reach past 0.85 ms, wander with its pitch and its motion."""
+    if seg.gcc_first is None:
+        return 0.0
+    has = seg.gcc_first.max(axis=1) > 0
+    total = seg.gcc_first.sum(axis=0)
+    if has.sum() < 4 or total.max() <= 0:
+        return 0.0
+    peaks, _ = find_peaks(total, height=0.12 * total.max(), prominence=0.03 * total.max())
+    segment_lags = seg.lag_ms[np.argmax(seg.gcc_first[has], axis=1)]
+    steady = [abs(float(seg.lag_ms[k])) for k in peaks if abs(seg.lag_ms[k]) > 0.85
+              and np.mean(np.abs(segment_lags - seg.lag_ms[k]) <= 0.1) >= FIRST_LAG_SEGMENT_SHARE]
+    return max(steady, default=0.0)
 
 
 def _first_arrival_head_shadow_db(seg: Segments, centres_hz: np.ndarray) -> float | None:

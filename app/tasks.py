@@ -248,7 +248,13 @@ def plan_task(
 
             if len(measured.sources) > 1:
                 state.set_status("Separating the sources to tell what each one is…")
-            frames = recording_frames(audio_path, measured, is_cancelled=state.is_interruption_requested)
+            cancel = state.is_interruption_requested
+
+            def separate(stereo: np.ndarray, rate: int) -> dict[int, np.ndarray]:
+                # The audition's separation (cached per recording and analysis): done once for both.
+                return _separated_sources(audio_path, measured, stereo, rate, cancel)
+
+            frames = recording_frames(audio_path, measured, cancel, separate)
             state.set_progress_value(50)
             state.set_status(f"Planning {audio_path.name} from the measured cues…")
             layout_dict = plan_offline(measured, settings.labels or None, n_keyframes=settings.keyframes,

@@ -161,7 +161,7 @@ def evidence_on_azimuth(seg: Segments, kind: RecordingKind, spacing_m: float) ->
     grid = AZIMUTH_GRID_DEG
     if kind is RecordingKind.PANPOT:
         az_of_bin = _balance_bin_azimuth_deg(seg.balance_hist.shape[1])
-        target = np.clip(np.round(az_of_bin - grid[0]).astype(int), 0, len(grid) - 1)
+        target = _grid_columns(az_of_bin)
         out = np.zeros((seg.balance_hist.shape[0], len(grid)))
         np.add.at(out.T, target, seg.balance_hist.T)
         return out
@@ -535,7 +535,7 @@ def drop_echo_tracks(tracks: list[_Track], evidence: np.ndarray, active: np.ndar
 
     def share_series(tr: _Track) -> np.ndarray:
         az = np.interp(idx, tr.seg, tr.az)
-        return shares[rows, np.clip(np.round(az - AZIMUTH_GRID_DEG[0]).astype(int), 0, len(AZIMUTH_GRID_DEG) - 1)]
+        return shares[rows, _grid_columns(az)]
 
     kept: list[tuple[_Track, np.ndarray]] = []
     strength = strength if strength is not None else [sum(t.height) for t in tracks]
@@ -597,35 +597,42 @@ def _intervals(times: np.ndarray, seg_dt: float) -> list[tuple[float, float]]:
     return [(max(0.0, a), b) for a, b in out]
 
 
-def first_arrival_shares(tracks: list[_Track], seg: Segments, kind: RecordingKind,
-                         spacing_m: float) -> list[float | None]:
-    """Each track's share of the first-arrival evidence along its path (``Segments.gcc_first``): how much its
-    direction is where sounds start rather than where they echo. In a room, six reflections from other directions
-    can hold as much steady evidence as the direct sound, and for a steady tone more; but they come 4-30 ms
-    after each onset, so the first arrivals point at the source (the precedence effect). None when not measured.
-    """
-    if not tracks or seg.gcc_first is None:
-        return [None] * len(tracks)
+def first_arrival_evidence(seg: Segments, kind: RecordingKind, spacing_m: float) -> np.ndarray | None:
+    """The first arrivals' evidence on the azimuth grid (``Segments.gcc_first``), smoothed as find_tracks smooths;
+    None when not measured."""
+    if seg.gcc_first is None:
+        return None
     first = evidence_on_azimuth(
         dataclasses.replace(seg, gcc=seg.gcc_first, gcc_wide=seg.wide_first, balance_hist=seg.balance_first),
         kind, spacing_m)
-    first = ndimage.gaussian_filter1d(first, sigma=4.0, axis=1, mode="nearest")  # as find_tracks smooths
-    support = []
-    for tr in tracks:
-        cols = np.clip(np.round(np.asarray(tr.az) - AZIMUTH_GRID_DEG[0]).astype(int), 0, len(AZIMUTH_GRID_DEG) - 1)
-        support.append(float(first[np.asarray(tr.seg), cols].sum()))
+    return ndimage.gaussian_filter1d(first, sigma=4.0, axis=1, mode="nearest")
+
+
+def first_arrival_shares(tracks: list[_Track], first: np.ndarray | None) -> list[float | None]:
+    """Each track's share of the first-arrival evidence ``first`` (:func:`first_arrival_evidence`) along its path:
+    how much its direction is where sounds start rather than where they echo. In a room, six reflections from other
+    directions can hold as much steady evidence as the direct sound, and for a steady tone more; but they come 4-30
+    ms after each onset, so the first arrivals point at the source (the precedence effect). None when not measured.
+    """
+    if not tracks or first is None:
+        return [None] * len(tracks)
+    support = [float(first[np.asarray(tr.seg), _grid_columns(np.asarray(tr.az))].sum()) for tr in tracks]
     total = sum(support)
     return [value / total if total > 0 else None for value in support]
 
 
-def _ranking_shares(tracks: list[_Track], seg: Segments, kind: RecordingKind, spacing_m: float) -> list[float]:
-    """Each track's part of the tracks' evidence, its part of their first-arrival evidence counting
+def _grid_columns(azimuth_deg: np.ndarray) -> np.ndarray:
+    """The azimuth grid's column nearest each azimuth."""
+    return np.clip(np.round(azimuth_deg - AZIMUTH_GRID_DEG[0]).astype(int), 0, len(AZIMUTH_GRID_DEG) - 1)
+
+
+def _ranking_shares(tracks: list[_Track], first: np.ndarray | None) -> list[float]:
+    """Each track's part of the tracks' evidence, its part of their first-arrival evidence ``first`` counting
     FIRST_ARRIVAL_WEIGHT of it where measured (:func:`first_arrival_shares`)."""
     total = sum(sum(tr.height) for tr in tracks) or 1.0
     shares = [sum(tr.height) / total for tr in tracks]
-    firsts = first_arrival_shares(tracks, seg, kind, spacing_m)
-    return [share if first is None else (1.0 - FIRST_ARRIVAL_WEIGHT) * share + FIRST_ARRIVAL_WEIGHT * first
-            for share, first in zip(shares, firsts, strict=True)]
+    return [share if first_share is None else (1.0 - FIRST_ARRIVAL_WEIGHT) * share + FIRST_ARRIVAL_WEIGHT * first_share
+            for share, first_share in zip(shares, first_arrival_shares(tracks, first), strict=True)]
 
 
 def describe_track(tr: _Track, seg: Segments, settings: AnalysisSettings, source_id: int,
@@ -814,8 +821,9 @@ def _find_sources(seg: Segments, frames: dict[str, np.ndarray], kind: RecordingK
     tracks = drop_ghost_tracks(tracks, evidence, seg, kind, settings.spacing_m)
     # Echoes are judged in the order of the confidence's evidence share (first arrivals count half): in a room a
     # reflection can hold more steady evidence than its source, but seldom more of the first arrivals.
-    tracks = drop_echo_tracks(tracks, evidence, active, _ranking_shares(tracks, seg, kind, settings.spacing_m))
-    shares = _ranking_shares(tracks, seg, kind, settings.spacing_m)
+    first = first_arrival_evidence(seg, kind, settings.spacing_m)
+    tracks = drop_echo_tracks(tracks, evidence, active, _ranking_shares(tracks, first))
+    shares = _ranking_shares(tracks, first)
     sources = [describe_track(tr, seg, settings, i, mean_coh, duration_s, share=share)
                for i, (tr, share) in enumerate(zip(tracks, shares, strict=True))]
     total = sum(sum(tr.height) for tr in tracks) or 1.0

@@ -75,19 +75,27 @@ def _values(track: np.ndarray | None, idx: np.ndarray) -> np.ndarray:
     return values[np.minimum(idx, values.size - 1)]
 
 
+#: Separates a recording ``(stereo, rate)`` into one signal per source id (see separated_frames).
+Separator = Callable[[np.ndarray, int], dict[int, np.ndarray]]
+
+
 def separated_frames(stereo: np.ndarray, rate: int, analysis: Analysis,
-                     is_cancelled: Callable[[], bool] | None = None) -> dict[int, CueFrames]:
+                     is_cancelled: Callable[[], bool] | None = None,
+                     separate: Separator | None = None) -> dict[int, CueFrames]:
     """Per source of ``analysis``: its cue frames with pitch, spectral centroid and level measured on its own
-    signal, separated from ``stereo`` (``(n, 2)`` at ``rate``). Empty with fewer than two sources, where the
-    mixture is the source. ``is_cancelled()`` is asked between blocks; when it turns true the work stops with
-    Cancelled."""
+    signal, separated from ``stereo`` (``(n, 2)`` at ``rate``) by ``separate`` (default:
+    :func:`engine.audition.separate.separate_sources`; the studio passes its cached one, shared with the audition).
+    Empty with fewer than two sources, where the mixture is the source. ``is_cancelled()`` is asked between blocks;
+    when it turns true the work stops with Cancelled."""
     from engine.audition.separate import separate_sources
 
     if len(analysis.sources) < 2:
         return {}
+    signals = separate(stereo, rate) if separate is not None else separate_sources(stereo, rate, analysis,
+                                                                                 is_cancelled)
     out: dict[int, CueFrames] = {}
     block = int(rate) * 30
-    for source_id, signal in separate_sources(stereo, rate, analysis, is_cancelled).items():
+    for source_id, signal in signals.items():
         meter = CueMeter(CueSettings(rate=int(rate), hop_s=analysis.frames.hop_s))
         for start in range(0, signal.size, block):
             if is_cancelled is not None and is_cancelled():
@@ -102,11 +110,13 @@ def separated_frames(stereo: np.ndarray, rate: int, analysis: Analysis,
 
 
 def recording_frames(audio_path: str | Path, analysis: Analysis,
-                     is_cancelled: Callable[[], bool] | None = None) -> dict[int, CueFrames]:
+                     is_cancelled: Callable[[], bool] | None = None,
+                     separate: Separator | None = None) -> dict[int, CueFrames]:
     """:func:`separated_frames` of the recording at ``audio_path``; empty (the mixture's cues are used) for a single
     source, a recording longer than :data:`SEPARATED_TYPES_MAX_S`, or one that can no longer be read (moved or
     changed since it was analysed: planning needs only the analysis, and the labels stay coarse without it).
-    ``is_cancelled()`` is asked while reading and separating; when it turns true the work stops with Cancelled."""
+    ``is_cancelled()`` is asked while reading and separating; when it turns true the work stops with Cancelled.
+    ``separate``: as for :func:`separated_frames`."""
     if len(analysis.sources) < 2 or analysis.duration_s > SEPARATED_TYPES_MAX_S:
         return {}
     from engine.audition.separate import read_recording
@@ -115,7 +125,7 @@ def recording_frames(audio_path: str | Path, analysis: Analysis,
         stereo, rate = read_recording(audio_path, analysis, is_cancelled)
     except AudioInputError:
         return {}
-    return separated_frames(stereo, rate, analysis, is_cancelled)
+    return separated_frames(stereo, rate, analysis, is_cancelled, separate)
 
 
 def estimate_sound_type(analysis: Analysis, source: Source, frames: CueFrames | None = None) -> SoundType:

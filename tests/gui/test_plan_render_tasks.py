@@ -632,3 +632,32 @@ def test_load_models_button_makes_the_generator_ready_in_the_background(qtbot, t
         panel.load_button.click()
     assert panel.status_label.text().startswith("Models ready (already loaded)")
     editor.shutdown()
+
+
+def test_the_plan_and_the_audition_separate_the_recording_once(qtbot, runner, tmp_path, monkeypatch) -> None:
+    """The offline plan separates the sources to name them; an audition of the same recording and analysis
+    afterwards takes the same separated signals from the cache instead of separating again."""
+    import collections
+
+    import app.tasks as tasks_module
+    import engine.audition.separate as separate_module
+    from engine.audio.hear import analyze
+    from engine.audition.separate import read_recording
+    from tests.recordings import write_engine_and_siren_wav
+
+    wav = write_engine_and_siren_wav(tmp_path / "pair.wav")
+    analysis = analyze(wav)
+    calls = []
+    real = separate_module.separate_sources
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(separate_module, "separate_sources", counted)
+    monkeypatch.setattr(tasks_module, "_separated_cache", collections.OrderedDict())
+    run_to_end(qtbot, runner, plan_task(wav, analysis, PlanSettings(planner="offline", keyframes=3)))
+    assert len(calls) == 1
+    stereo, rate = read_recording(wav, analysis)
+    tasks_module._separated_sources(wav, analysis, stereo, rate)
+    assert len(calls) == 1

@@ -67,6 +67,14 @@ FIRST_LAG_SEGMENT_SHARE = 0.2
 #: A source ahead of a head or a spaced pair keeps its in-phase bins' balance at the centre; a panned one
 #: leaves the centre with under half its peak (the reverberant tail's random-phase bins barely vote there).
 PANPOT_MAX_CENTRE_SHARE = 0.5
+#: In a room, the direct sound of a pan-pot mix still reaches both channels at once, and first: where most of the
+#: first arrivals' GCC weight peaks at zero lag and their level balance peaks this far off the centre (leaving it
+#: under PANPOT_MAX_CENTRE_SHARE), it is a pan-pot mix, whatever the reflections' phases add to the GCC of all
+#: sounds. A head or a spaced pair puts a source that far to the side at a lag (over 768 make-bench scenes, no
+#: binaural or spaced recording had more than 0.67 of its first arrivals at zero lag with their balance 30 degrees
+#: off; 51 reverberant pan-pot recordings did).
+PANPOT_FIRST_ZERO_SHARE = 0.6
+PANPOT_FIRST_BALANCE_DEG = 30.0
 #: Ghost tracks (see drop_ghost_tracks): only offsets this large are tested (near tracks are merged
 #: by the tracker anyway); a segment is explained when the track stands at most GHOST_MARGIN above
 #: the sidelobe (as a fraction of the main track's evidence); a ghost is explained in most segments.
@@ -216,6 +224,12 @@ def detect_kind(frames: dict[str, np.ndarray], seg: Segments) -> tuple[Recording
     zero_share = float(np.mean(lags <= PANPOT_MAX_LAG_MS)) if lags.size else 1.0
     loud = level >= np.percentile(level, 50)
     facts["zero_lag_share"] = zero_share
+    first_panned = _first_arrivals_panned(seg)
+    if first_panned is not None:
+        facts.update(first_zero_lag_share=first_panned[0], first_balance_top_deg=first_panned[1])
+        if (first_panned[0] >= PANPOT_FIRST_ZERO_SHARE and abs(first_panned[1]) >= PANPOT_FIRST_BALANCE_DEG
+                and first_panned[2] < PANPOT_MAX_CENTRE_SHARE):
+            return RecordingKind.PANPOT, 0.5, facts
     if peak_lags.max() <= PANPOT_MAX_LAG_MS:
         if off_centre > PANPOT_MIN_BALANCE_DEG and zero_share >= PANPOT_MIN_ZERO_SHARE:
             return RecordingKind.PANPOT, float(np.clip(0.5 + off_centre / 60.0, 0.5, 1.0)), facts
@@ -268,6 +282,26 @@ def detect_kind(frames: dict[str, np.ndarray], seg: Segments) -> tuple[Recording
             and centre_share < PANPOT_MAX_CENTRE_SHARE):
         return RecordingKind.PANPOT, 0.5, facts
     return RecordingKind.SPACED, float(np.clip(0.5 + (ILD_ITD_SLOPE_DB_PER_MS - slope) / 5.0, 0.5, 1.0)), facts
+
+
+def _first_arrivals_panned(seg: Segments) -> tuple[float, float, float] | None:
+    """For the first arrivals: the share of their GCC weight in segments whose GCC peaks at zero lag, where their
+    in-phase bins' level balance peaks (pan-law degrees) and the share of that peak left at the centre; None without
+    first arrivals."""
+    if seg.gcc_first is None or seg.balance_first is None:
+        return None
+    strength = seg.gcc_first.max(axis=1)
+    has = strength > 0
+    if has.sum() < 4:
+        return None
+    lags = np.abs(seg.lag_ms[np.argmax(seg.gcc_first[has], axis=1)])
+    zero_share = float(np.sum(strength[has] * (lags <= PANPOT_MAX_LAG_MS)) / np.sum(strength[has]))
+    balance = ndimage.gaussian_filter1d(seg.balance_first.sum(axis=0), 2.0)
+    if balance.max() <= 0:
+        return None
+    balance_az = _balance_bin_azimuth_deg(balance.size)
+    centre_share = float(np.interp(0.0, balance_az, balance) / balance.max())
+    return zero_share, float(balance_az[int(np.argmax(balance))]), centre_share
 
 
 def _steady_first_arrival_lag_ms(seg: Segments) -> float:

@@ -497,3 +497,25 @@ def test_a_drum_far_to_the_side_of_a_spaced_pair_shows_its_lag_in_its_first_arri
     analysis = analyze(tmp_path / "pair.wav")
     assert analysis.kind is RecordingKind.SPACED
     assert sorted(s.side.value for s in analysis.sources) == ["center", "left"]
+
+
+def test_a_reverberant_pan_pot_mix_is_told_by_its_first_arrivals(tmp_path: Path) -> None:
+    """A siren at +71° of a pan-pot mix, beyond the critical distance of a 0.24 s room (make-bench seed 11, scene
+    033): the reflections' phases put the GCC of all sounds at 0.75 ms and no loud segment peaks at zero lag, so it
+    was taken for a spaced pair and heard at 0°. Its first arrivals still peak at zero lag, balanced far right."""
+    from engine.audio.hear import PANPOT_FIRST_ZERO_SHARE, detect_kind
+    from engine.audio.spatial import CueMeter, CueSettings
+
+    spec = SceneSpec(kind="panpot", duration_s=6.85, rt60_s=0.244, seed=1284781653, room_volume_m3=500.0,
+                     sources=[SourceSpec("siren", 71.31, distance_start_m=2.69, seed=1530057695)])
+    audio, rate = render_scene(spec)
+    meter = CueMeter(CueSettings())
+    meter.feed(audio.astype(np.float32))
+    meter.finish()
+    kind, _confidence, facts = detect_kind(meter.arrays(), meter.segment_arrays())
+    assert facts["zero_lag_share"] < 0.5 and facts["max_peak_lag_ms"] > 0.5
+    assert facts["first_zero_lag_share"] >= PANPOT_FIRST_ZERO_SHARE and facts["first_balance_top_deg"] > 60
+    assert kind is RecordingKind.PANPOT
+    sf.write(tmp_path / "siren.wav", audio, rate)
+    surest = max(analyze(tmp_path / "siren.wav").sources, key=lambda s: s.confidence)
+    assert surest.side is Side.RIGHT and surest.azimuth_start_deg > 55

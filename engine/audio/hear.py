@@ -75,6 +75,13 @@ PANPOT_MAX_CENTRE_SHARE = 0.5
 #: off; 51 reverberant pan-pot recordings did).
 PANPOT_FIRST_ZERO_SHARE = 0.6
 PANPOT_FIRST_BALANCE_DEG = 30.0
+#: ... or where nearly all of them peak at zero lag while a source far to the side (beyond PANPOT_SIDE_DEG) holds a
+#: level-balance peak of at least PANPOT_SIDE_PEAK of the top: a louder one at the centre keeps the top there. A
+#: head or a pair puts such a source's first arrivals at a lag; a room's random reflections put balance peaks
+#: nearer the centre (at most 45 degrees over the 768 scenes).
+PANPOT_FIRST_ALL_ZERO_SHARE = 0.95
+PANPOT_SIDE_DEG = 50.0
+PANPOT_SIDE_PEAK = 0.1
 #: Ghost tracks (see drop_ghost_tracks): only offsets this large are tested (near tracks are merged
 #: by the tracker anyway); a segment is explained when the track stands at most GHOST_MARGIN above
 #: the sidelobe (as a fraction of the main track's evidence); a ghost is explained in most segments.
@@ -226,9 +233,11 @@ def detect_kind(frames: dict[str, np.ndarray], seg: Segments) -> tuple[Recording
     facts["zero_lag_share"] = zero_share
     first_panned = _first_arrivals_panned(seg)
     if first_panned is not None:
-        facts.update(first_zero_lag_share=first_panned[0], first_balance_top_deg=first_panned[1])
-        if (first_panned[0] >= PANPOT_FIRST_ZERO_SHARE and abs(first_panned[1]) >= PANPOT_FIRST_BALANCE_DEG
-                and first_panned[2] < PANPOT_MAX_CENTRE_SHARE):
+        zero, top_deg, centre, side = first_panned
+        facts.update(first_zero_lag_share=zero, first_balance_top_deg=top_deg, first_side_peak_share=side)
+        if ((zero >= PANPOT_FIRST_ZERO_SHARE and abs(top_deg) >= PANPOT_FIRST_BALANCE_DEG
+             and centre < PANPOT_MAX_CENTRE_SHARE)
+                or (zero >= PANPOT_FIRST_ALL_ZERO_SHARE and side >= PANPOT_SIDE_PEAK)):
             return RecordingKind.PANPOT, 0.5, facts
     if peak_lags.max() <= PANPOT_MAX_LAG_MS:
         if off_centre > PANPOT_MIN_BALANCE_DEG and zero_share >= PANPOT_MIN_ZERO_SHARE:
@@ -284,10 +293,10 @@ def detect_kind(frames: dict[str, np.ndarray], seg: Segments) -> tuple[Recording
     return RecordingKind.SPACED, float(np.clip(0.5 + (ILD_ITD_SLOPE_DB_PER_MS - slope) / 5.0, 0.5, 1.0)), facts
 
 
-def _first_arrivals_panned(seg: Segments) -> tuple[float, float, float] | None:
+def _first_arrivals_panned(seg: Segments) -> tuple[float, float, float, float] | None:
     """For the first arrivals: the share of their GCC weight in segments whose GCC peaks at zero lag, where their
-    in-phase bins' level balance peaks (pan-law degrees) and the share of that peak left at the centre; None without
-    first arrivals."""
+    in-phase bins' level balance peaks (pan-law degrees), the share of that peak left at the centre, and the highest
+    balance peak beyond PANPOT_SIDE_DEG as a share of the top; None without first arrivals."""
     if seg.gcc_first is None or seg.balance_first is None:
         return None
     strength = seg.gcc_first.max(axis=1)
@@ -301,7 +310,10 @@ def _first_arrivals_panned(seg: Segments) -> tuple[float, float, float] | None:
         return None
     balance_az = _balance_bin_azimuth_deg(balance.size)
     centre_share = float(np.interp(0.0, balance_az, balance) / balance.max())
-    return zero_share, float(balance_az[int(np.argmax(balance))]), centre_share
+    peaks, _ = find_peaks(np.r_[0.0, balance, 0.0])
+    side = [balance[k - 1] for k in peaks if abs(balance_az[k - 1]) >= PANPOT_SIDE_DEG]
+    side_share = float(max(side, default=0.0) / balance.max())
+    return zero_share, float(balance_az[int(np.argmax(balance))]), centre_share, side_share
 
 
 def _steady_first_arrival_lag_ms(seg: Segments) -> float:

@@ -519,3 +519,28 @@ def test_a_reverberant_pan_pot_mix_is_told_by_its_first_arrivals(tmp_path: Path)
     sf.write(tmp_path / "siren.wav", audio, rate)
     surest = max(analyze(tmp_path / "siren.wav").sources, key=lambda s: s.confidence)
     assert surest.side is Side.RIGHT and surest.azimuth_start_deg > 55
+
+
+def test_a_drum_panned_hard_left_beside_an_engine_in_the_centre_makes_a_pan_pot_mix(tmp_path: Path) -> None:
+    """A drum at -77° and an engine at +4° of a dry pan-pot mix (make-bench seed 12, scene 044): the broadband
+    engine holds the level balance's top at the centre and every GCC peak at zero lag, so the mix was taken for a
+    head with everything ahead and the drum was lost. Every first arrival at zero lag, with a balance peak far to
+    the side, is a panned source."""
+    from engine.audio.hear import PANPOT_SIDE_PEAK, detect_kind
+    from engine.audio.spatial import CueMeter, CueSettings
+
+    spec = SceneSpec(kind="panpot", duration_s=6.41, seed=210537166, sources=[
+        SourceSpec("percussion", -76.97, distance_start_m=3.64, seed=266679890, gain_db=0.58),
+        SourceSpec("engine", 3.72, distance_start_m=3.26, seed=1617949354, gain_db=-0.66),
+    ])
+    audio, rate = render_scene(spec)
+    meter = CueMeter(CueSettings())
+    meter.feed(audio.astype(np.float32))
+    meter.finish()
+    kind, _confidence, facts = detect_kind(meter.arrays(), meter.segment_arrays())
+    assert abs(facts["first_balance_top_deg"]) < 10 and facts["first_side_peak_share"] >= PANPOT_SIDE_PEAK
+    assert kind is RecordingKind.PANPOT
+    sf.write(tmp_path / "mix.wav", audio, rate)
+    sources = sorted(analyze(tmp_path / "mix.wav").sources, key=lambda s: s.azimuth_start_deg)
+    assert [s.side for s in sources] == [Side.LEFT, Side.CENTER]
+    assert sources[0].azimuth_start_deg < -60

@@ -105,6 +105,25 @@ def test_a_box_moved_to_the_other_side_at_one_keyframe_is_flagged_naming_that_ke
     assert [k.agrees for k in violin.per_keyframe] == [True, True, False, True, True]
 
 
+def test_with_more_sources_than_boxes_the_surest_source_is_matched_not_the_loudest() -> None:
+    """A room's reflection heard as a second source can be louder than the sound it reflects (it holds more steady
+    evidence) but the analysis is less sure of it. A box where the surer source stands agrees, and once dragged
+    onto the louder, doubtful one it is flagged against the source it left."""
+    source = _source(0, (60.0, 60.0), level_db=(-24.0, -24.0))
+    reflection = _source(1, (-60.0, -60.0), level_db=(-16.0, -16.0))
+    source.confidence, reflection.confidence = 0.88, 0.8
+    analysis = _analysis(reflection, source)
+    layout = _layout({0: ("violin", [60.0] * 5, STILL)})
+    report = check_layout(layout, analysis)
+    assert report.ok and report.objects[0].source_id == 0
+    assert [u.source_id for u in report.unexplained_sources] == [1]
+    checker = Checker(analysis)
+    checker.check(layout)
+    moved = checker.check(_with_boxes(layout, 0, lambda _k, box: _mirrored_box(box)))
+    assert moved.objects[0].source_id == 0
+    assert moved.objects[0].flags[0].endswith("but the sound is at +60° (right)")
+
+
 def test_a_box_against_the_frame_edge_agrees_with_any_sound_further_out_on_that_side() -> None:
     layout = _layout({0: ("car", [70.0] * 5, STILL)})
     direction = box_direction(layout.keyframes[0].objects[0].box, CAMERA)

@@ -15,8 +15,9 @@ What each box sounds like (``signal``):
 
 * ``"separated"``: the measured source the object stands for (:func:`match_objects_to_sources`), cut out of
   the recording (:func:`~engine.audition.separate.separate_sources`). Its own slow level contour is levelled
-  out first, so that loudness follows the box, not the recording. (Its own Doppler shift cannot be taken
-  out and stays in.) An object that stands for no source gets the neutral test signal.
+  out first, at the test signal's level, so that loudness follows the box, not the recording: a source the
+  recording has far away would otherwise be turned down twice. (Its own Doppler shift cannot be taken out and
+  stays in.) An object that stands for no source gets the neutral test signal.
 * ``"test"``: a neutral test signal per object (:func:`neutral_test_signal`): pink-noise bursts, each object
   at its own rhythm, so that objects can be told apart by ear. Needs neither recording nor analysis.
 """
@@ -414,7 +415,8 @@ def _separated_by_object(layout: VideoLayout, analysis: Analysis, stereo: np.nda
 
 
 def _levelled(signal: np.ndarray, rate: int) -> np.ndarray:
-    """``signal`` with its slow level contour (RMS over LEVEL_WINDOW_S) made flat, boosts capped."""
+    """``signal`` with its slow level contour (RMS over LEVEL_WINDOW_S) made flat at TEST_RMS, boosts over its loud
+    stretches capped."""
     hop = max(1, round(CONTROL_HOP_S * rate))
     usable = len(signal) // hop * hop
     if usable == 0:
@@ -424,8 +426,9 @@ def _levelled(signal: np.ndarray, rate: int) -> np.ndarray:
     envelope = np.sqrt(uniform_filter1d(power, size=max(1, round(LEVEL_WINDOW_S / CONTROL_HOP_S)), mode="nearest"))
     if not envelope.max() > 0:
         return signal
-    target = float(np.percentile(envelope[envelope > 0], 95))
-    gain = target / np.maximum(envelope, target * 10 ** (-MAX_LEVEL_BOOST_DB / 20))
+    loud = float(np.percentile(envelope[envelope > 0], 95))
+    # Every source's loud stretches come out at TEST_RMS: how far away the recording had it is the box's to say now.
+    gain = TEST_RMS / np.maximum(envelope, loud * 10 ** (-MAX_LEVEL_BOOST_DB / 20))
     centres_s = (np.arange(gain.size) + 0.5) * CONTROL_HOP_S
     out = np.empty_like(signal)
     block = _block_samples(rate)

@@ -9,7 +9,7 @@ frame, and a source moving right moves right in the picture.
 The default field of view puts the side thresholds of SPEC.md (±15°) on the thirds lines of the
 canvas: ``f·tan 15° = W/6`` gives a horizontal field of view of 2·atan(3·tan 15°) ≈ 77.6°. Sources
 beyond the field of view stay at the frame's edge, partly outside it (clipped to the canvas), as a
-car entering or leaving the shot would.
+car entering or leaving the shot would, sized as they would look standing at that edge at their distance.
 
 Used both by the offline planner (azimuth and distance measured from audio) and by make-bench
 (the true trajectories), so the ground truth and the plans share one geometry.
@@ -111,7 +111,11 @@ class Camera:
     def box(self, azimuth_deg: float, distance_m: float, label: str) -> tuple[float, float, float, float]:
         """The box ``[x0, y0, x1, y1]`` (canvas px, clipped to the canvas) of ``label`` at a direction and distance."""
         az = float(np.clip(azimuth_deg, -89.0, 89.0))
-        depth = max(self.min_depth_m, float(distance_m) * math.cos(math.radians(az)))
+        # Beyond the field of view the box stands at the frame's edge, drawn as the source would look standing
+        # there at its distance: its depth along the axis, d·cos θ, would shrink towards nothing far to the side,
+        # hold every box there at min_depth_m and freeze its size while the source comes nearer or goes away.
+        seen_deg = float(np.clip(az, -self.hfov_deg / 2.0, self.hfov_deg / 2.0))
+        depth = max(self.min_depth_m, float(distance_m) * math.cos(math.radians(seen_deg)))
         f = self.focal_px
         w_m, h_m = object_size_m(label)
         w_px, h_px = f * w_m / depth, f * h_m / depth

@@ -48,6 +48,20 @@ def test_nearer_is_larger_and_lower_and_shapes_follow_the_label() -> None:
         assert 0 <= box[0] < box[2] <= 454 and 0 <= box[1] < box[3] <= 256
 
 
+def test_beyond_the_field_of_view_a_box_still_shrinks_as_its_source_goes_away() -> None:
+    """A violin at 71° receding from 2.7 to 15 m: the box stands at the frame's edge and is sized as the violin would
+    look standing there at its distance. With the depth along the axis (d·cos 71° = 0.33 d) every distance under
+    3 m was held at the nearest depth and the box stayed the same while the source receded."""
+    camera = Camera()
+    area = lambda b: (b[2] - b[0]) * (b[3] - b[1])  # noqa: E731
+    boxes = [camera.box(71.0, d, "violin") for d in (2.7, 3.0, 6.0, 15.0)]
+    assert all(area(a) > area(b) for a, b in itertools.pairwise(boxes))
+    assert all(box[2] == 454 for box in boxes)  # at the right edge, half showing
+    # At the edge of the view it is drawn as it would be there: the same box as at the edge's own direction.
+    edge = THIRDS_HFOV_DEG / 2.0
+    assert camera.box(71.0, 6.0, "violin")[1::2] == camera.box(edge, 6.0, "violin")[1::2]
+
+
 # ---------------------------------------------------------------------------------------- planner
 
 

@@ -460,22 +460,30 @@ def test_a_source_crossing_in_front_of_a_head_is_not_taken_for_a_pan_pot_mix(tmp
     assert top.motion is Motion.MOVING_LEFT
 
 
+def _kind_of(audio: np.ndarray) -> tuple[RecordingKind, dict[str, float]]:
+    """The recording kind ``detect_kind`` finds in stereo samples, and the facts it rests on."""
+    from engine.audio.hear import detect_kind
+    from engine.audio.spatial import CueMeter, CueSettings
+
+    meter = CueMeter(CueSettings())
+    meter.feed(audio.astype(np.float32))
+    meter.finish()
+    kind, _confidence, facts = detect_kind(meter.arrays(), meter.segment_arrays())
+    return kind, facts
+
+
 def test_a_head_shadow_washed_down_to_2_db_by_a_room_still_means_binaural(tmp_path: Path) -> None:
     """A violin left and an engine right of a dummy head in a 0.27 s room (make-bench seed 13, scene 047): over all
     sounds the head shadow is only 1.9 dB, yet a spaced pair stays under 0.5 dB in such rooms. Taken for a spaced
     pair, the violin came out at -20° and the engine at +36°."""
-    from engine.audio.hear import HEAD_SHADOW_DB, detect_kind
-    from engine.audio.spatial import CueMeter, CueSettings
+    from engine.audio.hear import HEAD_SHADOW_DB
 
     spec = SceneSpec(kind="binaural", duration_s=7.24, rt60_s=0.273, seed=1059775575, sources=[
         SourceSpec("violin", -44.39, distance_start_m=2.79, seed=1095468895, gain_db=1.34),
         SourceSpec("engine", 71.79, distance_start_m=2.12, seed=1887723307, gain_db=-0.9),
     ])
     audio, rate = render_scene(spec)
-    meter = CueMeter(CueSettings())
-    meter.feed(audio.astype(np.float32))
-    meter.finish()
-    kind, _confidence, facts = detect_kind(meter.arrays(), meter.segment_arrays())
+    kind, facts = _kind_of(audio)
     assert HEAD_SHADOW_DB < facts["head_shadow_db"] < 3.0
     assert kind is RecordingKind.BINAURAL
     sf.write(tmp_path / "room.wav", audio, rate)
@@ -503,16 +511,12 @@ def test_a_reverberant_pan_pot_mix_is_told_by_its_first_arrivals(tmp_path: Path)
     """A siren at +71° of a pan-pot mix, beyond the critical distance of a 0.24 s room (make-bench seed 11, scene
     033): the reflections' phases put the GCC of all sounds at 0.75 ms and no loud segment peaks at zero lag, so it
     was taken for a spaced pair and heard at 0°. Its first arrivals still peak at zero lag, balanced far right."""
-    from engine.audio.hear import PANPOT_FIRST_ZERO_SHARE, detect_kind
-    from engine.audio.spatial import CueMeter, CueSettings
+    from engine.audio.hear import PANPOT_FIRST_ZERO_SHARE
 
     spec = SceneSpec(kind="panpot", duration_s=6.85, rt60_s=0.244, seed=1284781653, room_volume_m3=500.0,
                      sources=[SourceSpec("siren", 71.31, distance_start_m=2.69, seed=1530057695)])
     audio, rate = render_scene(spec)
-    meter = CueMeter(CueSettings())
-    meter.feed(audio.astype(np.float32))
-    meter.finish()
-    kind, _confidence, facts = detect_kind(meter.arrays(), meter.segment_arrays())
+    kind, facts = _kind_of(audio)
     assert facts["zero_lag_share"] < 0.5 and facts["max_peak_lag_ms"] > 0.5
     assert facts["first_zero_lag_share"] >= PANPOT_FIRST_ZERO_SHARE and facts["first_balance_top_deg"] > 60
     assert kind is RecordingKind.PANPOT
@@ -526,18 +530,14 @@ def test_a_drum_panned_hard_left_beside_an_engine_in_the_centre_makes_a_pan_pot_
     engine holds the level balance's top at the centre and every GCC peak at zero lag, so the mix was taken for a
     head with everything ahead and the drum was lost. Every first arrival at zero lag, with a balance peak far to
     the side, is a panned source."""
-    from engine.audio.hear import PANPOT_SIDE_PEAK, detect_kind
-    from engine.audio.spatial import CueMeter, CueSettings
+    from engine.audio.hear import PANPOT_SIDE_PEAK
 
     spec = SceneSpec(kind="panpot", duration_s=6.41, seed=210537166, sources=[
         SourceSpec("percussion", -76.97, distance_start_m=3.64, seed=266679890, gain_db=0.58),
         SourceSpec("engine", 3.72, distance_start_m=3.26, seed=1617949354, gain_db=-0.66),
     ])
     audio, rate = render_scene(spec)
-    meter = CueMeter(CueSettings())
-    meter.feed(audio.astype(np.float32))
-    meter.finish()
-    kind, _confidence, facts = detect_kind(meter.arrays(), meter.segment_arrays())
+    kind, facts = _kind_of(audio)
     assert abs(facts["first_balance_top_deg"]) < 10 and facts["first_side_peak_share"] >= PANPOT_SIDE_PEAK
     assert kind is RecordingKind.PANPOT
     sf.write(tmp_path / "mix.wav", audio, rate)

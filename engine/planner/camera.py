@@ -2,7 +2,8 @@
 
 The camera looks straight ahead from ``height_m`` above a flat ground. A source at azimuth θ and
 distance d stands on the ground; its box is centred at ``x = cx + f·tan θ`` and its bottom edge lies
-where the ground at depth ``d·cos θ`` projects, ``y = cy + f·height_m / depth``. Its size is its
+where the ground at depth ``d·cos θ`` (θ held within the field of view) projects,
+``y = cy + f·height_m / depth``. Its size is its
 physical size (a table per label) times ``f / depth``. So a nearer source is larger and lower in the
 frame, and a source moving right moves right in the picture.
 

@@ -207,6 +207,12 @@ def render(rows: list[dict], timing: dict, evaluation: dict | None, args) -> str
             "SpA2V (Gemini 2.0 Flash, 3-shot kNN) MaxIoU 19.45 / LTSim 75.73 / DocSim 15.47 (stationary) and",
             "22.24 / 77.21 / 16.50 (translational); audio captioning + LVD 0.94 / 42.97 / 4.61 and",
             "1.77 / 47.35 / 3.71; zero-shot 3.00 / 59.84 / 4.40.",
+            "",
+            "A source beyond the field of view is drawn at the frame's edge, sized as it would look standing",
+            "there at its distance, in the ground truth as in the plans (since 2026-12-05). Before, its depth",
+            "along the camera's axis (d·cos θ) held it at the nearest depth: large boxes, easy to overlap at the",
+            "same edge, so the metrics read higher (all / combined 16.50 / 68.82 / 6.81 on the same set that",
+            "day), while a receding source's box did not shrink.",
         ]
     return "\n".join(lines) + "\n"
 

@@ -106,16 +106,33 @@ sys.path.insert(0, sys.argv[1])
 import soundfile as sf
 from engine.audio.hear import analyze
 from engine.planner.offline import plan_offline
-from engine.planner.sound_type import recording_frames
+from engine.planner import sound_type
+from engine.planner.sound_type import recording_frames, separated_frames
+from engine.audio.spatial import CueMeter, MonoCueMeter
+from engine.audition.separate import read_recording, separate_sources
 path = sys.argv[2]
-plan, mixture, read = [], [], []
+
+def measure(meter_class, signals, stereo, rate, analysis):
+    # separated_frames on signals already separated, its meter swapped for the baseline (the full cue meter)
+    sound_type.MonoCueMeter = meter_class
+    try:
+        separated_frames(stereo, rate, analysis, separate=lambda _stereo, _rate: signals)
+    finally:
+        sound_type.MonoCueMeter = MonoCueMeter
+
+plan, mixture, read, mono, full = [], [], [], [], []
 for _ in range(6):
     t0 = time.perf_counter(); sf.read(path, dtype="float32"); read.append(time.perf_counter() - t0)
     t0 = time.perf_counter(); a = analyze(path); plan_offline(a, source_frames=recording_frames(path, a))
     plan.append(time.perf_counter() - t0)
     t0 = time.perf_counter(); plan_offline(analyze(path)); mixture.append(time.perf_counter() - t0)
+    stereo, rate = read_recording(path, a)
+    signals = separate_sources(stereo, rate, a)
+    t0 = time.perf_counter(); measure(MonoCueMeter, signals, stereo, rate, a); mono.append(time.perf_counter() - t0)
+    t0 = time.perf_counter(); measure(CueMeter, signals, stereo, rate, a); full.append(time.perf_counter() - t0)
 print(json.dumps({"plan_s": statistics.median(plan[1:]), "mixture_s": statistics.median(mixture[1:]),
-                  "read_s": statistics.median(read[1:])}))
+                  "read_s": statistics.median(read[1:]), "cues_mono_s": statistics.median(mono[1:]),
+                  "cues_full_s": statistics.median(full[1:])}))
 """
 
 
@@ -197,6 +214,12 @@ def render(rows: list[dict], timing: dict, evaluation: dict | None, args) -> str
         f"{timing['mixture_s'] * 1000:.0f} ms (the separation multiplies it by "
         f"{timing['plan_s'] / max(timing['mixture_s'], 1e-9):.1f}). Target: under one second "
         f"({'meets' if timing['plan_s'] < 1.0 else '**misses**'}).",
+        "",
+        f"Within it, the separated sources' pitch, centroid and level are measured by a one-channel meter (the "
+        f"same frames and values as the full cue meter, without the two-channel cues): "
+        f"{timing['cues_mono_s'] * 1000:.1f} ms for both sources against {timing['cues_full_s'] * 1000:.1f} ms "
+        f"with the full meter in the same run (ratio "
+        f"{timing['cues_full_s'] / max(timing['cues_mono_s'], 1e-9):.1f}×).",
     ]
     if evaluation is not None:
         lines += ["", "### Layout metrics (`python main.py evaluate`, ×100, soft label match)", ""]

@@ -294,18 +294,27 @@ def detect_kind(frames: dict[str, np.ndarray], seg: Segments) -> tuple[Recording
     return RecordingKind.SPACED, float(np.clip(0.5 + (ILD_ITD_SLOPE_DB_PER_MS - slope) / 5.0, 0.5, 1.0)), facts
 
 
-def _first_arrivals_panned(seg: Segments) -> tuple[float, float, float, float] | None:
-    """For the first arrivals: the share of their GCC weight in segments whose GCC peaks at zero lag, where their
-    in-phase bins' level balance peaks (pan-law degrees), the share of that peak left at the centre, and the highest
-    balance peak beyond PANPOT_SIDE_DEG as a share of the top; None without first arrivals."""
-    if seg.gcc_first is None or seg.balance_first is None:
+def _first_arrival_peaks(seg: Segments) -> tuple[np.ndarray, np.ndarray] | None:
+    """For the segments with first arrivals: the height of their first arrivals' GCC peak and its lag (ms); None
+    without first arrivals in at least four segments."""
+    if seg.gcc_first is None:
         return None
     strength = seg.gcc_first.max(axis=1)
     has = strength > 0
     if has.sum() < 4:
         return None
-    lags = np.abs(seg.lag_ms[np.argmax(seg.gcc_first[has], axis=1)])
-    zero_share = float(np.sum(strength[has] * (lags <= PANPOT_MAX_LAG_MS)) / np.sum(strength[has]))
+    return strength[has], seg.lag_ms[np.argmax(seg.gcc_first[has], axis=1)]
+
+
+def _first_arrivals_panned(seg: Segments) -> tuple[float, float, float, float] | None:
+    """For the first arrivals: the share of their GCC weight in segments whose GCC peaks at zero lag, where their
+    in-phase bins' level balance peaks (pan-law degrees), the share of that peak left at the centre, and the highest
+    balance peak beyond PANPOT_SIDE_DEG as a share of the top; None without first arrivals."""
+    first = _first_arrival_peaks(seg)
+    if first is None or seg.balance_first is None:
+        return None
+    strength, lags = first
+    zero_share = float(np.sum(strength * (np.abs(lags) <= PANPOT_MAX_LAG_MS)) / np.sum(strength))
     balance = ndimage.gaussian_filter1d(seg.balance_first.sum(axis=0), 2.0)
     if balance.max() <= 0:
         return None
@@ -323,14 +332,12 @@ def _steady_first_arrival_lag_ms(seg: Segments) -> float:
     too (within 0.1 ms); 0 when none. A drum far to the side of a spaced pair, beside a louder steady tone ahead,
     hardly shows in the GCC of all sounds, but its hits start with its own time difference, segment after segment;
     a pitched source's sidelobes, which also reach past 0.85 ms, wander with its pitch and its motion."""
-    if seg.gcc_first is None:
+    first = _first_arrival_peaks(seg)
+    if first is None:
         return 0.0
-    has = seg.gcc_first.max(axis=1) > 0
+    _strength, segment_lags = first
     total = seg.gcc_first.sum(axis=0)
-    if has.sum() < 4 or total.max() <= 0:
-        return 0.0
     peaks, _ = find_peaks(total, height=0.12 * total.max(), prominence=0.03 * total.max())
-    segment_lags = seg.lag_ms[np.argmax(seg.gcc_first[has], axis=1)]
     steady = [abs(float(seg.lag_ms[k])) for k in peaks if abs(seg.lag_ms[k]) > 0.85
               and np.mean(np.abs(segment_lags - seg.lag_ms[k]) <= 0.1) >= FIRST_LAG_SEGMENT_SHARE]
     return max(steady, default=0.0)

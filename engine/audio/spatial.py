@@ -218,13 +218,38 @@ class CueMeter:
 
     # ------------------------------------------------------------------------------------ internals
 
-    def _frames(self, buf: np.ndarray, n_frames: int) -> None:
-        s = self.s
-        n_fft, hop = s.n_fft, s.hop
+    def _spectra(self, buf: np.ndarray, n_frames: int) -> np.ndarray:
+        """The spectra of the ``n_frames`` frames of each channel (column) of ``buf``: complex (channels, n, bins)."""
+        n_fft, hop = self.s.n_fft, self.s.hop
         # Channels as contiguous rows, so each window is a contiguous run of samples (much faster).
         rows = np.ascontiguousarray(buf.T)
-        frames = sliding_window_view(rows, n_fft, axis=1)[:, ::hop][:, :n_frames]  # (2, n, n_fft)
-        spec = sfft.rfft(frames * self.window, axis=-1, workers=1)  # complex64 (2, n, all bins)
+        frames = sliding_window_view(rows, n_fft, axis=1)[:, ::hop][:, :n_frames]  # (channels, n, n_fft)
+        return sfft.rfft(frames * self.window, axis=-1, workers=1)
+
+    def _centroid_and_pitch(self, pm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Spectral centroid and pitch (Hz, NaN where unpitched) of frames whose mono power spectrum is ``pm``
+        (frames x the first ``n_bins`` bins), from the autocorrelation of that spectrum."""
+        s, nb, n_frames = self.s, self.n_bins, pm.shape[0]
+        centroid = (pm @ self.freqs) / (pm.sum(axis=1) + EPS)
+        # The autocorrelation of the band-limited spectrum, at the rate that band implies.
+        acf_n = 2 * (nb - 1)
+        acf_rate = acf_n * s.rate / s.n_fft
+        acf = sfft.irfft(pm, n=acf_n, axis=1, workers=1)
+        lag_min, lag_max = int(acf_rate / 1000.0), min(acf_n // 2 - 1, int(acf_rate / 60.0))
+        seg = acf[:, lag_min:lag_max]
+        # The period is the highest peak after the autocorrelation's first dip: before it, the main
+        # lobe around lag 0 is still falling and would win for any low-passed sound.
+        rising = np.diff(seg, axis=1) > 0
+        first_dip = np.where(rising.any(axis=1), np.argmax(rising, axis=1), seg.shape[1])
+        seg = np.where(np.arange(seg.shape[1])[None, :] > first_dip[:, None], seg, -np.inf)
+        best = np.argmax(seg, axis=1)
+        strength = seg[np.arange(n_frames), best] / (acf[:, 0] + EPS)
+        return centroid, np.where(strength > 0.5, acf_rate / (best + lag_min), np.nan)
+
+    def _frames(self, buf: np.ndarray, n_frames: int) -> None:
+        s = self.s
+        n_fft = s.n_fft
+        spec = self._spectra(buf, n_frames)  # complex64 (2, n, all bins)
         power_all = spec.real**2 + spec.imag**2  # float32 (2, n, all bins)
         # Levels and loudness from the whole spectrum (Parseval); a full-scale sine reads about -3 dBFS.
         to_mean_square = 2.0 / (n_fft * self.win_power)
@@ -272,21 +297,7 @@ class CueMeter:
 
         # Spectral centroid and pitch (autocorrelation of the mono power spectrum).
         pm = pl + pr
-        centroid = (pm @ self.freqs) / (pm.sum(axis=1) + EPS)
-        # The autocorrelation of the band-limited spectrum, at the rate that band implies.
-        acf_n = 2 * (nb - 1)
-        acf_rate = acf_n * s.rate / n_fft
-        acf = sfft.irfft(pm, n=acf_n, axis=1, workers=1)
-        lag_min, lag_max = int(acf_rate / 1000.0), min(acf_n // 2 - 1, int(acf_rate / 60.0))
-        seg = acf[:, lag_min:lag_max]
-        # The period is the highest peak after the autocorrelation's first dip: before it, the main
-        # lobe around lag 0 is still falling and would win for any low-passed sound.
-        rising = np.diff(seg, axis=1) > 0
-        first_dip = np.where(rising.any(axis=1), np.argmax(rising, axis=1), seg.shape[1])
-        seg = np.where(np.arange(seg.shape[1])[None, :] > first_dip[:, None], seg, -np.inf)
-        best = np.argmax(seg, axis=1)
-        strength = seg[np.arange(n_frames), best] / (acf[:, 0] + EPS)
-        pitch = np.where(strength > 0.5, acf_rate / (best + lag_min), np.nan)
+        centroid, pitch = self._centroid_and_pitch(pm)
 
         # Momentary loudness: 400 ms of K-weighted mean square (per frame, from the spectrum).
         history = np.concatenate([self.ms_history, k_ms])
@@ -463,6 +474,26 @@ class CueMeter:
                         gcc_first=np.vstack(st.gcc_first), wide_first=np.vstack(st.wide_first),
                         balance_first=np.vstack(st.balance_first),
                         band_l_first=np.vstack(st.band_l_first), band_r_first=np.vstack(st.band_r_first))
+
+
+class MonoCueMeter(CueMeter):
+    """Only the level, spectral centroid and pitch frames of :class:`CueMeter`, for a signal fed as two identical
+    channels (a source separated from a recording): the same frames and values, from one channel's spectrum,
+    without the two-channel cues and source evidence that such a signal cannot carry. ``arrays()`` holds
+    ``level_dbfs``, ``centroid_hz`` and ``pitch_hz``; the other cues and the segments stay empty."""
+
+    def _frames(self, buf: np.ndarray, n_frames: int) -> None:
+        spec = self._spectra(buf[:, :1], n_frames)[0]
+        power = spec.real**2 + spec.imag**2
+        # As CueMeter reads two identical channels: their mean square is one's, their summed spectrum twice one's.
+        level = 10 * np.log10(power.sum(axis=1) * (2.0 / (self.s.n_fft * self.win_power)) + EPS)
+        p = power[:, : self.n_bins]
+        centroid, pitch = self._centroid_and_pitch(p + p)
+        nan = np.where(level < -90.0, np.nan, 1.0)
+        self.frames["level_dbfs"].append(np.maximum(level, -120).astype(np.float32))
+        self.frames["centroid_hz"].append((centroid * nan).astype(np.float32))
+        self.frames["pitch_hz"].append((pitch * nan).astype(np.float32))
+        self.n_frames += n_frames
 
 
 def _band_slice(freqs: np.ndarray, lo_hz: float, hi_hz: float) -> slice:

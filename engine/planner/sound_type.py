@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.audio.model import Analysis, CueFrames, Source
-from engine.audio.spatial import CueMeter, CueSettings
+from engine.audio.spatial import CueSettings, MonoCueMeter
 from engine.errors import AudioInputError, Cancelled
 
 #: Recordings up to this long (s) have their sources separated to tell what each one is; longer ones are judged
@@ -96,7 +96,7 @@ def separated_frames(stereo: np.ndarray, rate: int, analysis: Analysis,
     out: dict[int, CueFrames] = {}
     block = int(rate) * 30
     for source_id, signal in signals.items():
-        meter = CueMeter(CueSettings(rate=int(rate), hop_s=analysis.frames.hop_s))
+        meter = MonoCueMeter(CueSettings(rate=int(rate), hop_s=analysis.frames.hop_s))
         for start in range(0, signal.size, block):
             if is_cancelled is not None and is_cancelled():
                 raise Cancelled()

@@ -557,3 +557,27 @@ def test_two_steady_sources_whose_shares_only_jitter_are_not_taken_for_a_source_
     audio, rate = render_scene(spec)
     sf.write(tmp_path / "mix.wav", audio, rate)
     assert [s.side for s in analyze(tmp_path / "mix.wav").sources] == [Side.LEFT, Side.RIGHT]
+
+
+def test_the_one_channel_meter_measures_a_separated_source_as_the_full_meter_does() -> None:
+    """A separated source is fed as two identical channels; the one-channel meter gives the same level, centroid
+    and pitch frames as the full cue meter, silence and block edges included."""
+    from engine.audio.spatial import CueMeter, CueSettings, MonoCueMeter
+
+    rate = 48000
+    t = np.arange(int(2.3 * rate)) / rate
+    tone = 0.3 * np.sin(2 * np.pi * 220 * t) * (t > 0.5)  # half a second of silence first
+    signal = (tone + 0.01 * np.random.default_rng(3).standard_normal(t.size) * (t > 1.5)).astype(np.float32)
+    measured = []
+    for meter_class in (CueMeter, MonoCueMeter):
+        meter = meter_class(CueSettings(rate=rate))
+        for start in range(0, signal.size, rate):
+            part = signal[start : start + rate]
+            meter.feed(np.stack([part, part], axis=1))
+        meter.finish()
+        measured.append(meter.arrays())
+    full, mono = measured
+    for key in ("level_dbfs", "centroid_hz", "pitch_hz"):
+        assert np.array_equal(full[key], mono[key], equal_nan=True), key
+    assert np.isnan(mono["pitch_hz"][:40]).all()
+    assert np.nanmedian(mono["pitch_hz"][60:140]) == pytest.approx(220, rel=0.03)

@@ -44,6 +44,10 @@ FAINT_HEIGHT = 0.08
 FAINT_MIN_SEGMENTS = 3
 FAINT_SPREAD_DEG = 15.0
 FAINT_APART_DEG = 30.0
+#: A steady faint source (see _steady_faint_sources) stands at least this far from every track.
+STEADY_APART_DEG = 40.0
+#: A pan-pot source found in the first arrivals (see _first_arrival_sources) stands this much above their floor.
+FIRST_SOURCE_HEIGHT = 0.1
 #: A head's shadow (|ILD| above 2.5 kHz minus |ILD| up to 500 Hz, dB) beyond this means binaural. Over 480 make-bench
 #: scenes a spaced pair stays under it (95 % under 0.1 dB dry, 0.5 dB in a room; 1.2 dB on first arrivals), while a
 #: room washes a head's shadow down to a median 1.9 dB over all sounds (3.2 dB on first arrivals).
@@ -488,25 +492,27 @@ def faint_candidates(dropped: list[_Track], kept: list[_Track]) -> list[_Track]:
     return sorted(out, key=lambda t: np.median(t.az))
 
 
-def _steady_faint_sources(smooth: np.ndarray, active: np.ndarray, tracks: list[_Track]) -> list[_Track]:
+def _steady_faint_sources(smooth: np.ndarray, active: np.ndarray, tracks: list[_Track],
+                          height: float = FAINT_HEIGHT, whole_path: bool = False) -> list[_Track]:
     """Sources that never top a segment but are there all along, far from every track found.
 
     A steady, tonal source beside a loud broadband one wins only a few bins in each frame: its peak
     is a tenth of the loud one's, too faint to trust in one segment, yet it stands in the same place
     segment after segment. Each segment's evidence is scaled to its own maximum and averaged; a
-    direction that stands out there, at least 40° from every track, becomes a stationary source.
+    direction that stands ``height`` above the median there, at least 40° from every track (from its median
+    direction, or with ``whole_path`` from every point it passes), becomes a stationary source.
     """
     rows = smooth[active]
     if rows.shape[0] < 4:
         return []
     mean = (rows / np.maximum(rows.max(axis=1, keepdims=True), 1e-12)).mean(axis=0)
     floor = float(np.median(mean))
-    peaks, props = find_peaks(np.r_[0.0, mean, 0.0], height=floor + FAINT_HEIGHT, prominence=FAINT_HEIGHT)
+    peaks, props = find_peaks(np.r_[0.0, mean, 0.0], height=floor + height, prominence=height)
     found = []
-    centres = [float(np.median(t.az)) for t in tracks]
+    centres = [np.asarray(t.az, dtype=float) if whole_path else np.median(t.az) for t in tracks]
     for p in peaks[np.argsort(-props["peak_heights"])]:
         az = float(AZIMUTH_GRID_DEG[min(max(p - 1, 0), mean.size - 1)])
-        if all(abs(az - c) >= 40.0 for c in centres):
+        if all(np.min(np.abs(az - c)) >= STEADY_APART_DEG for c in centres):
             idx = np.flatnonzero(active)
             heights = smooth[idx, min(max(p - 1, 0), mean.size - 1)]
             totals = np.maximum(smooth[idx].sum(axis=1), 1e-12)
@@ -673,6 +679,24 @@ def first_arrival_shares(tracks: list[_Track], first: np.ndarray | None) -> list
     support = [float(first[np.asarray(tr.seg), _grid_columns(np.asarray(tr.az))].sum()) for tr in tracks]
     total = sum(support)
     return [value / total if total > 0 else None for value in support]
+
+
+def _first_arrival_sources(seg: Segments, kind: RecordingKind, first: np.ndarray | None, active: np.ndarray,
+                           tracks: list[_Track]) -> list[_Track]:
+    """Pan-pot sources that hardly show in the evidence of all sounds but stand out where sounds start.
+
+    A drum panned to one side, 10 dB under a violin on the other, wins few bins of any frame and, scaled to
+    each segment's maximum, stays under even a steady faint source's bar; yet each of its hits makes bins jump,
+    and among the first arrivals it holds a third of the votes (a held note makes bins jump only as it starts). A
+    pan-pot mix's first arrivals are clean (a level balance per bin, no lag sidelobes), so a direction standing
+    FIRST_SOURCE_HEIGHT above their floor, STEADY_APART_DEG from every point any track passes (a moving
+    source's path is its own), is a source. Binaural and spaced pairs' first arrivals are read through the
+    GCC, whose sidelobes and reflections stand as high, so only pan-pot mixes are searched.
+    """
+    if kind is not RecordingKind.PANPOT or first is None or seg.balance_first is None:
+        return []
+    with_first = active & (seg.balance_first.sum(axis=1) > 0)
+    return _steady_faint_sources(first, with_first, tracks, height=FIRST_SOURCE_HEIGHT, whole_path=True)
 
 
 def _grid_columns(azimuth_deg: np.ndarray) -> np.ndarray:
@@ -877,6 +901,7 @@ def _find_sources(seg: Segments, frames: dict[str, np.ndarray], kind: RecordingK
     # reflection can hold more steady evidence than its source, but seldom more of the first arrivals.
     first = first_arrival_evidence(seg, kind, settings.spacing_m)
     tracks = drop_echo_tracks(tracks, evidence, active, _ranking_shares(tracks, first))
+    tracks = sorted(tracks + _first_arrival_sources(seg, kind, first, active, tracks), key=lambda t: np.median(t.az))
     shares = _ranking_shares(tracks, first)
     sources = [describe_track(tr, seg, settings, i, mean_coh, duration_s, share=share)
                for i, (tr, share) in enumerate(zip(tracks, shares, strict=True))]

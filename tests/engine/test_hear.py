@@ -574,6 +574,28 @@ def test_a_pan_pot_source_moving_across_adds_no_first_arrival_source_where_it_st
     assert source.motion is Motion.MOVING_LEFT
 
 
+def test_a_reverberant_pan_pot_pair_with_a_drum_ahead_is_told_by_a_strong_side_peak_of_its_first_arrivals(
+        tmp_path: Path) -> None:
+    """A piano at -66° and a drum ahead of a pan-pot mix in a 0.36 s room (make-bench seed 14, scene 035): the
+    reflections take a third of the first arrivals off zero lag and the drum holds the balance's top at the centre,
+    so it was taken for a spaced pair and the piano heard at +38°. Most first arrivals at zero lag with a balance
+    peak far to the side at half the top's height mean a panned source."""
+    from engine.audio.hear import PANPOT_FIRST_ALL_ZERO_SHARE, PANPOT_FIRST_ZERO_SHARE, PANPOT_STRONG_SIDE_PEAK
+
+    spec = SceneSpec(kind="panpot", duration_s=4.1, rt60_s=0.356, seed=1423376794, sources=[
+        SourceSpec("piano", -66.14, distance_start_m=3.9, seed=928157668, gain_db=0.41),
+        SourceSpec("percussion", 1.62, distance_start_m=3.0, seed=964669664, gain_db=0.58),
+    ])
+    audio, rate = render_scene(spec)
+    kind, facts = _kind_of(audio)
+    assert PANPOT_FIRST_ZERO_SHARE <= facts["first_zero_lag_share"] < PANPOT_FIRST_ALL_ZERO_SHARE
+    assert abs(facts["first_balance_top_deg"]) < 10 and facts["first_side_peak_share"] >= PANPOT_STRONG_SIDE_PEAK
+    assert kind is RecordingKind.PANPOT
+    sf.write(tmp_path / "mix.wav", audio, rate)
+    sources = sorted(analyze(tmp_path / "mix.wav").sources, key=lambda s: s.azimuth_start_deg)
+    assert [s.side for s in sources] == [Side.LEFT, Side.CENTER]
+
+
 def test_two_steady_sources_whose_shares_only_jitter_are_not_taken_for_a_source_and_its_echo(tmp_path: Path) -> None:
     """A violin at +60° and an engine at -60° of a dry pan-pot mix (make-bench seed 7, scene 026): both sound all
     the time, so their shares of each segment's evidence vary by only 10 % and correlate by chance; the common-fate

@@ -596,6 +596,34 @@ def test_a_reverberant_pan_pot_pair_with_a_drum_ahead_is_told_by_a_strong_side_p
     assert [s.side for s in sources] == [Side.LEFT, Side.CENTER]
 
 
+def test_a_reflection_holding_no_first_arrivals_is_not_a_source_of_a_pan_pot_mix(tmp_path: Path) -> None:
+    """A drum at -46° and a violin at +35° of a pan-pot mix in a 0.41 s room (make-bench seed 2026, scene 017): an
+    early reflection of the violin from +72° held a steady track of its own, so three sources were reported; it
+    holds none of the first arrivals, which come 4-30 ms before any reflection."""
+    spec = SceneSpec(kind="panpot", duration_s=7.46, rt60_s=0.414, seed=1000023019, sources=[
+        SourceSpec("percussion", -45.93, distance_start_m=3.59, seed=1839179469, gain_db=2.12),
+        SourceSpec("violin", 35.16, distance_start_m=3.2, seed=1926759524, gain_db=2.07),
+    ])
+    audio, rate = render_scene(spec)
+    sf.write(tmp_path / "room.wav", audio, rate)
+    sources = sorted(analyze(tmp_path / "room.wav").sources, key=lambda s: s.azimuth_start_deg)
+    assert [s.side for s in sources] == [Side.LEFT, Side.RIGHT]
+    assert sources[1].azimuth_start_deg < 55
+
+
+def test_a_steady_source_that_never_starts_a_note_is_no_reflection(tmp_path: Path) -> None:
+    """An engine at -64° and a violin at +65°, farther and quieter, in a dry pan-pot mix (make-bench seed 11, scene
+    008): the violin's held notes hardly make a bin jump, so it holds almost none of the first arrivals, yet it was
+    found for standing in one place all along, which no reflection of the engine does in a dry mix."""
+    spec = SceneSpec(kind="panpot", duration_s=6.9, seed=460678676, sources=[
+        SourceSpec("engine", -64.16, distance_start_m=1.92, seed=1701084127, gain_db=2.57),
+        SourceSpec("violin", 64.95, distance_start_m=3.13, seed=943853512, gain_db=0.84),
+    ])
+    audio, rate = render_scene(spec)
+    sf.write(tmp_path / "dry.wav", audio, rate)
+    assert [s.side for s in analyze(tmp_path / "dry.wav").sources] == [Side.LEFT, Side.RIGHT]
+
+
 def test_two_steady_sources_whose_shares_only_jitter_are_not_taken_for_a_source_and_its_echo(tmp_path: Path) -> None:
     """A violin at +60° and an engine at -60° of a dry pan-pot mix (make-bench seed 7, scene 026): both sound all
     the time, so their shares of each segment's evidence vary by only 10 % and correlate by chance; the common-fate

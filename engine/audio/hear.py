@@ -597,21 +597,13 @@ def drop_echo_tracks(tracks: list[_Track], evidence: np.ndarray, active: np.ndar
     that rise and fall together, the stronger stays. In a room where a reflection outweighs the direct sound that
     keeps the reflection (the check then flags a box put where the source really is).
     """
-    idx = np.flatnonzero(active)
-    if len(tracks) < 2 or idx.size < 4:
+    if len(tracks) < 2 or np.count_nonzero(active) < 4:
         return tracks
-    smooth = ndimage.gaussian_filter1d(evidence[idx], sigma=4.0, axis=1, mode="nearest")
-    shares = smooth / np.maximum(smooth.sum(axis=1, keepdims=True), 1e-12)
-    rows = np.arange(idx.size)
-
-    def share_series(tr: _Track) -> np.ndarray:
-        az = np.interp(idx, tr.seg, tr.az)
-        return shares[rows, _grid_columns(az)]
-
+    all_series = _share_series(tracks, evidence, active)
     kept: list[tuple[_Track, np.ndarray]] = []
     strength = strength if strength is not None else [sum(t.height) for t in tracks]
-    for tr in (tracks[i] for i in np.argsort([-v for v in strength], kind="stable")):
-        series = share_series(tr)
+    for i in np.argsort([-v for v in strength], kind="stable"):
+        tr, series = tracks[i], all_series[i]
         echo = _varies(series) and any(
             _varies(other) and np.corrcoef(series, other)[0, 1] > COMMON_FATE_CORR for _, other in kept)
         if not echo:
@@ -619,7 +611,18 @@ def drop_echo_tracks(tracks: list[_Track], evidence: np.ndarray, active: np.ndar
     return sorted((tr for tr, _ in kept), key=lambda t: np.median(t.az))
 
 
-def drop_reflection_tracks(tracks: list[_Track], kind: RecordingKind, first: np.ndarray | None) -> list[_Track]:
+def _share_series(tracks: list[_Track], evidence: np.ndarray, active: np.ndarray) -> list[np.ndarray]:
+    """Each track's share of the (azimuth-smoothed) evidence of every active segment, read along its path
+    (interpolated between its points)."""
+    idx = np.flatnonzero(active)
+    smooth = ndimage.gaussian_filter1d(evidence[idx], sigma=4.0, axis=1, mode="nearest")
+    shares = smooth / np.maximum(smooth.sum(axis=1, keepdims=True), 1e-12)
+    rows = np.arange(idx.size)
+    return [shares[rows, _grid_columns(np.interp(idx, tr.seg, tr.az))] for tr in tracks]
+
+
+def drop_reflection_tracks(tracks: list[_Track], kind: RecordingKind, first: np.ndarray | None,
+                           evidence: np.ndarray, active: np.ndarray) -> list[_Track]:
     """Remove pan-pot tracks that hold almost none of the first arrivals: a room's reflection.
 
     A pan-pot mix's direct sound reaches both channels first, at its pan position; an early reflection comes 4-30
@@ -627,17 +630,20 @@ def drop_reflection_tracks(tracks: list[_Track], kind: RecordingKind, first: np.
     direction fed by reflections alone can hold as much steady evidence as a second source, but under
     REFLECTION_MAX_FIRST_SHARE of the tracks' first arrivals. Over 768 make-bench scenes this removed 15 tracks: 13
     reflections, a moving source's second piece, and a source's wandering track whose place the first arrivals then
-    gave (see _first_arrival_sources). A source found for standing steadily in one place beside a louder one is
-    kept: a held violin note beside an engine makes no jumps at all. A head's or a spaced pair's first arrivals are
-    read through the GCC, whose sidelobes blur them, so only pan-pot mixes are judged.
+    gave (see _first_arrival_sources). A reflection comes and goes with its source's notes, so a track whose share
+    of the evidence hardly varies (see _varies) is kept: a steady tone makes no jumps after its start. So is a source
+    found for standing steadily in one place beside a louder one: a held violin note beside an engine makes none
+    either. A head's or a spaced pair's first arrivals are read through the GCC, whose sidelobes blur them, so only
+    pan-pot mixes are judged.
     """
-    if kind is not RecordingKind.PANPOT or len(tracks) < 2:
+    if kind is not RecordingKind.PANPOT or len(tracks) < 2 or np.count_nonzero(active) < 4:
         return tracks
-    shares = first_arrival_shares(tracks, first)
-    if any(share is None for share in shares):
+    first_shares = first_arrival_shares(tracks, first)
+    if any(share is None for share in first_shares):
         return tracks
-    return [tr for tr, share in zip(tracks, shares, strict=True)
-            if tr.steady or share >= REFLECTION_MAX_FIRST_SHARE]
+    return [tr for tr, first_share, series in zip(tracks, first_shares, _share_series(tracks, evidence, active),
+                                                  strict=True)
+            if tr.steady or first_share >= REFLECTION_MAX_FIRST_SHARE or not _varies(series)]
 
 
 def _varies(series: np.ndarray) -> bool:
@@ -933,7 +939,7 @@ def _find_sources(seg: Segments, frames: dict[str, np.ndarray], kind: RecordingK
     # reflection can hold more steady evidence than its source, but seldom more of the first arrivals.
     first = first_arrival_evidence(seg, kind, settings.spacing_m)
     tracks = drop_echo_tracks(tracks, evidence, active, _ranking_shares(tracks, first))
-    tracks = drop_reflection_tracks(tracks, kind, first)
+    tracks = drop_reflection_tracks(tracks, kind, first, evidence, active)
     tracks = sorted(tracks + _first_arrival_sources(seg, kind, first, active, tracks), key=lambda t: np.median(t.az))
     shares = _ranking_shares(tracks, first)
     sources = [describe_track(tr, seg, settings, i, mean_coh, duration_s, share=share)

@@ -51,6 +51,8 @@ FIRST_SOURCE_HEIGHT = 0.1
 #: A pan-pot track holding less than this share of the tracks' first arrivals is a reflection (see
 #: drop_reflection_tracks).
 REFLECTION_MAX_FIRST_SHARE = 0.05
+#: ... and sounds in at least this share of its segments beside a track that has first arrivals (tracks have gaps).
+REFLECTION_MIN_OVERLAP = 0.65
 #: A head's shadow (|ILD| above 2.5 kHz minus |ILD| up to 500 Hz, dB) beyond this means binaural. Over 480 make-bench
 #: scenes a spaced pair stays under it (95 % under 0.1 dB dry, 0.5 dB in a room; 1.2 dB on first arrivals), while a
 #: room washes a head's shadow down to a median 1.9 dB over all sounds (3.2 dB on first arrivals).
@@ -628,22 +630,29 @@ def drop_reflection_tracks(tracks: list[_Track], kind: RecordingKind, first: np.
     A pan-pot mix's direct sound reaches both channels first, at its pan position; an early reflection comes 4-30
     ms later from its own, and lands in the frames held back after each jump (see ``Segments.gcc_first``). A
     direction fed by reflections alone can hold as much steady evidence as a second source, but under
-    REFLECTION_MAX_FIRST_SHARE of the tracks' first arrivals. Over 768 make-bench scenes this removed 15 tracks: 13
+    REFLECTION_MAX_FIRST_SHARE of the tracks' first arrivals. Over 768 make-bench scenes this removed 13 tracks: 11
     reflections, a moving source's second piece, and a source's wandering track whose place the first arrivals then
-    gave (see _first_arrival_sources). A reflection comes and goes with its source's notes, so a track whose share
-    of the evidence hardly varies (see _varies) is kept: a steady tone makes no jumps after its start. So is a source
-    found for standing steadily in one place beside a louder one: a held violin note beside an engine makes none
-    either. A head's or a spaced pair's first arrivals are read through the GCC, whose sidelobes blur them, so only
-    pan-pot mixes are judged.
+    gave (see _first_arrival_sources). A steady tone makes no jumps after its start either, so two more things must
+    hold: the track sounds only while a track with first arrivals sounds (a reflection never outlasts its source; a
+    tone left sounding alone is not one), and its share of the evidence comes and goes (see _varies; a tone beside a
+    steady noise holds a steady share). A source found for standing steadily in one place beside a
+    louder one is kept too: a held violin note beside an engine makes no jumps at all. A head's or a spaced pair's
+    first arrivals are read through the GCC, whose sidelobes blur them, so only pan-pot mixes are judged.
     """
     if kind is not RecordingKind.PANPOT or len(tracks) < 2 or np.count_nonzero(active) < 4:
         return tracks
     first_shares = first_arrival_shares(tracks, first)
     if any(share is None for share in first_shares):
         return tracks
-    return [tr for tr, first_share, series in zip(tracks, first_shares, _share_series(tracks, evidence, active),
-                                                  strict=True)
-            if tr.steady or first_share >= REFLECTION_MAX_FIRST_SHARE or not _varies(series)]
+    with_first = set().union(*(tr.seg for tr, share in zip(tracks, first_shares, strict=True)
+                               if share >= REFLECTION_MAX_FIRST_SHARE))
+    kept = []
+    for tr, first_share, series in zip(tracks, first_shares, _share_series(tracks, evidence, active), strict=True):
+        beside_its_source = np.mean([j in with_first for j in tr.seg]) >= REFLECTION_MIN_OVERLAP
+        if (tr.steady or first_share >= REFLECTION_MAX_FIRST_SHARE or not beside_its_source
+                or not _varies(series)):
+            kept.append(tr)
+    return kept
 
 
 def _varies(series: np.ndarray) -> bool:

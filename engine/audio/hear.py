@@ -102,6 +102,9 @@ PANPOT_STRONG_SIDE_PEAK = 0.5
 GHOST_MIN_OFFSET_MS = 0.25
 GHOST_MARGIN = 0.3
 GHOST_EXPLAINED = 0.7
+#: ... or when at most this share of the track's evidence is left once the stronger track's bins are taken out
+#: (see _left_after_main).
+GHOST_RESIDUAL = 0.1
 #: Common fate (see drop_echo_tracks): a weaker track whose share of each segment's evidence correlates with a
 #: stronger track's above this is that track's echo, not a source of its own.
 COMMON_FATE_CORR = -0.1
@@ -545,14 +548,21 @@ def drop_ghost_tracks(tracks: list[_Track], evidence: np.ndarray, seg: Segments,
     source at A's lag shows at B's lag offset, ``M(Δτ) = Σ w_b cos(2π f_b Δτ) / Σ w_b``. If, in most
     segments where B shows, its evidence is no higher than ``M`` times A's, nothing but A is needed
     to explain it. A genuine second source brings bins of its own, where A's sidelobe is low.
+
+    ``M`` weighs every bin that voted, a third source's too, which dilutes A's sidelobe (a siren far left of a
+    spaced pair and a violin ahead: the siren's ghost on the right stood above ``M``). So a segment is also
+    explained when, with each bin's phase known, taking A's own part of every bin out leaves at most
+    GHOST_RESIDUAL of B's evidence (see _left_after_main).
     """
     if kind not in (RecordingKind.BINAURAL, RecordingKind.SPACED) or len(tracks) < 2 or seg.itd_bin_w is None:
         return tracks
     grid = AZIMUTH_GRID_DEG
     if kind is RecordingKind.SPACED:
         weights, freqs, model = seg.wide_bin_w, seg.wide_freqs_hz, spaced_itd_ms(grid, spacing_m)
+        phasors = seg.wide_bin_x
     else:
         weights, freqs, model = seg.itd_bin_w, seg.itd_freqs_hz, head_itd_ms(grid)
+        phasors = seg.itd_bin_x
 
     def column(az: float) -> int:
         return int(np.clip(round(az - grid[0]), 0, len(grid) - 1))
@@ -578,13 +588,33 @@ def drop_ghost_tracks(tracks: list[_Track], evidence: np.ndarray, seg: Segments,
                 visible += 1
                 w = weights[j]
                 sidelobe = float(w @ np.cos(2 * np.pi * freqs * offset_ms * 1e-3)) / max(float(w.sum()), 1e-12)
-                explained += ratio <= sidelobe + GHOST_MARGIN
+                explained += (ratio <= sidelobe + GHOST_MARGIN or (
+                    phasors is not None and _left_after_main(phasors[j], freqs, model[a_col], model[b_col])
+                    <= GHOST_RESIDUAL))
             if visible >= 2 and explained >= GHOST_EXPLAINED * visible:
                 ghost = True
                 break
         if not ghost:
             kept.append(candidate)
     return sorted(kept, key=lambda t: np.median(t.az))
+
+
+def _left_after_main(phasors: np.ndarray, freqs_hz: np.ndarray, main_lag_ms: float, lag_ms: float) -> float:
+    """The part of the GCC evidence at ``lag_ms`` that is left once the source at ``main_lag_ms`` is taken out.
+
+    ``phasors`` are one segment's weighted bin phasors (``Segments.itd_bin_x`` or ``wide_bin_x``). Each bin's part
+    along the main source's phase is what the main source holds of it; that part, turned to ``lag_ms``, is the main
+    source's sidelobe there, bin by bin. What the evidence at ``lag_ms`` has beyond it needs a second source: near 0
+    for a sidelobe, about half (the mean of sin²) for a source with bins of its own; 0 where the bins add up to no
+    evidence at ``lag_ms`` at all.
+    """
+    turn = 2j * np.pi * freqs_hz * 1e-3
+    own = float(np.sum((phasors * np.exp(turn * lag_ms)).real))
+    if own <= 0:
+        return 0.0
+    held = (phasors * np.exp(turn * main_lag_ms)).real
+    sidelobe = float(held @ np.cos(2 * np.pi * freqs_hz * (lag_ms - main_lag_ms) * 1e-3))
+    return (own - sidelobe) / own
 
 
 def drop_echo_tracks(tracks: list[_Track], evidence: np.ndarray, active: np.ndarray,

@@ -89,6 +89,8 @@ class SegmentStats:
     band_r_first: list[np.ndarray] = field(default_factory=list)
     itd_bin_w: list[np.ndarray] = field(default_factory=list)  # how much each ITD-band bin weighs in gcc
     wide_bin_w: list[np.ndarray] = field(default_factory=list)  # the same for gcc_wide's bins
+    itd_bin_x: list[np.ndarray] = field(default_factory=list)  # itd_bin_w with each bin's phase (see Segments)
+    wide_bin_x: list[np.ndarray] = field(default_factory=list)
     gcc_first: list[np.ndarray] = field(default_factory=list)  # gcc of first arrivals only (see Segments)
     wide_first: list[np.ndarray] = field(default_factory=list)
     balance_first: list[np.ndarray] = field(default_factory=list)
@@ -111,6 +113,10 @@ class Segments:
     itd_freqs_hz: np.ndarray | None = None
     wide_bin_w: np.ndarray | None = None
     wide_freqs_hz: np.ndarray | None = None
+    #: The same weights with each bin's interaural phase, summed over the segment's frames (complex): a source at
+    #: lag τ puts its bins at phase -2πfτ, so the bins a track holds can be told from those a second one brings.
+    itd_bin_x: np.ndarray | None = None
+    wide_bin_x: np.ndarray | None = None
     #: ``gcc``, ``gcc_wide`` and ``balance_hist`` from first arrivals only: the bins of a frame whose power has
     #: just jumped FIRST_RISE times above its last 100 ms, and not within FIRST_HOLD frames after the last such
     #: jump in that bin. The direct sound reaches the ears first; a room's reflections follow 4-30 ms later and
@@ -393,6 +399,8 @@ class CueMeter:
         gcc_first, wide_first, bin_w_first, _strength = evidence(first_arrivals)  # Segments.gcc_first
         itd_bin_w = strength * (weight / (strength.sum(axis=1) + EPS))[:, None]
         wide_bin_w = audible * bin_vote[:, eb] * (weight / (bin_vote[:, eb].sum(axis=1) + EPS))[:, None]
+        itd_bin_x = phat * itd_bin_w
+        wide_bin_x = sxy_ev / (mag + EPS) * wide_bin_w
         n_balance = s.balance_bins
         idx = np.minimum((balance * n_balance).astype(np.int32), n_balance - 1)
         seg_id = (self.n_frames + np.arange(n_frames)) // s.segment_frames
@@ -403,6 +411,8 @@ class CueMeter:
         seg_wide = np.add.reduceat(wide_pos, starts, axis=0)
         seg_itd_w = np.add.reduceat(itd_bin_w, starts, axis=0)
         seg_wide_w = np.add.reduceat(wide_bin_w, starts, axis=0)
+        seg_itd_x = np.add.reduceat(itd_bin_x, starts, axis=0)
+        seg_wide_x = np.add.reduceat(wide_bin_x, starts, axis=0)
         flat = (local[:, None] * n_balance + idx).ravel()
         seg_balance = np.bincount(flat, weights=bin_w.ravel(), minlength=n_seg * n_balance).reshape(n_seg, n_balance)
         seg_balance_first = np.bincount(flat, weights=bin_w_first.ravel(),
@@ -423,6 +433,8 @@ class CueMeter:
             st.gcc_wide[-1] += seg_wide[0]
             st.itd_bin_w[-1] += seg_itd_w[0]
             st.wide_bin_w[-1] += seg_wide_w[0]
+            st.itd_bin_x[-1] += seg_itd_x[0]
+            st.wide_bin_x[-1] += seg_wide_x[0]
             st.balance_hist[-1] += seg_balance[0]
             st.balance_first[-1] += seg_balance_first[0]
             st.gcc_first[-1] += seg_gcc_first[0]
@@ -439,6 +451,8 @@ class CueMeter:
             st.gcc_wide.append(seg_wide[j].astype(np.float64))
             st.itd_bin_w.append(seg_itd_w[j].astype(np.float64))
             st.wide_bin_w.append(seg_wide_w[j].astype(np.float64))
+            st.itd_bin_x.append(seg_itd_x[j].astype(np.complex128))
+            st.wide_bin_x.append(seg_wide_x[j].astype(np.complex128))
             st.balance_hist.append(seg_balance[j])
             st.balance_first.append(seg_balance_first[j])
             st.gcc_first.append(seg_gcc_first[j].astype(np.float64))
@@ -471,6 +485,7 @@ class CueMeter:
                         band_ild, self.lag_s * 1000.0,
                         itd_bin_w=np.vstack(st.itd_bin_w), itd_freqs_hz=self.freqs[self.itd_bins],
                         wide_bin_w=np.vstack(st.wide_bin_w), wide_freqs_hz=self.freqs[self.ev_slice],
+                        itd_bin_x=np.vstack(st.itd_bin_x), wide_bin_x=np.vstack(st.wide_bin_x),
                         gcc_first=np.vstack(st.gcc_first), wide_first=np.vstack(st.wide_first),
                         balance_first=np.vstack(st.balance_first),
                         band_l_first=np.vstack(st.band_l_first), band_r_first=np.vstack(st.band_r_first))

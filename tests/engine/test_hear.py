@@ -624,6 +624,30 @@ def test_a_steady_source_that_never_starts_a_note_is_no_reflection(tmp_path: Pat
     assert [s.side for s in analyze(tmp_path / "dry.wav").sources] == [Side.LEFT, Side.RIGHT]
 
 
+def test_a_sidelobe_diluted_by_a_third_sound_is_still_told_by_the_bins_phases(tmp_path: Path) -> None:
+    """An engine ahead of a dry 40 cm spaced pair and a violin at -77° (make-bench seed 5, scene 059): the violin's
+    GCC sidelobe stood at +57° as a third source, since the engine's bins, voting too, diluted the ambiguity
+    function. Taking the violin's own part of each bin out leaves nothing there."""
+    from engine.audio.hear import _left_after_main
+
+    spec = SceneSpec(kind="spaced", duration_s=5.53, seed=1351880861, sources=[
+        SourceSpec("engine", -2.92, distance_start_m=2.4, seed=2059494687, gain_db=0.69),
+        SourceSpec("violin", -76.98, distance_start_m=3.65, seed=155286618, gain_db=-0.55),
+    ])
+    audio, rate = render_scene(spec)
+    sf.write(tmp_path / "pair.wav", audio, rate)
+    analysis = analyze(tmp_path / "pair.wav")
+    assert analysis.kind is RecordingKind.SPACED
+    sources = sorted(analysis.sources, key=lambda s: s.azimuth_start_deg)
+    assert [s.side for s in sources] == [Side.LEFT, Side.CENTER]
+    # The function itself: one source's bins leave nothing at another lag; a second source's keep about half.
+    freqs = np.linspace(200.0, 4000.0, 80)
+    main = np.exp(-2j * np.pi * freqs * 0.6e-3)
+    other = np.exp(-2j * np.pi * freqs * -0.5e-3)
+    assert abs(_left_after_main(main, freqs, 0.6, -0.5)) < 1e-9
+    assert 0.3 < _left_after_main(main + other, freqs, 0.6, -0.5) < 0.7
+
+
 def test_two_steady_sources_whose_shares_only_jitter_are_not_taken_for_a_source_and_its_echo(tmp_path: Path) -> None:
     """A violin at +60° and an engine at -60° of a dry pan-pot mix (make-bench seed 7, scene 026): both sound all
     the time, so their shares of each segment's evidence vary by only 10 % and correlate by chance; the common-fate

@@ -362,6 +362,7 @@ class CueMeter:
         mag = np.abs(sxy_ev)
         # PHAT, but only bins within 30 dB of the frame's strongest vote: empty bins would vote at random.
         audible = mag > 1e-3 * mag.max(axis=1, keepdims=True)
+        unit_ev = sxy_ev * (audible / (mag + EPS)).astype(np.float32)  # each audible bin's phase, unit length
         # Per-bin level balance histogram (DUET on level). The balance r = P_R / (P_L + P_R) in [0, 1] carries the
         # bin's ILD without a logarithm per bin.
         db_ = self.duet_slice
@@ -386,7 +387,7 @@ class CueMeter:
         def evidence(vote: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
             """GCC in the ITD band and in the wide band (frames x lags), the level-balance votes (frames x bins)
             and the ITD-band bins' strengths, from bins weighted by ``vote``."""
-            wide = _real_matmul(sxy_ev * (audible * vote[:, eb] / (mag + EPS)), self.ev_matrix)
+            wide = _real_matmul(unit_ev * vote[:, eb], self.ev_matrix)
             wide /= (vote[:, eb].sum(axis=1) + EPS)[:, None]
             # Each bin votes with a weight growing as |S|^beta (beta 0 is pure PHAT): a tonal source whose
             # few bins stand well above a broadband neighbour's then still gets heard.
@@ -399,8 +400,8 @@ class CueMeter:
         gcc_first, wide_first, bin_w_first, _strength = evidence(first_arrivals)  # Segments.gcc_first
         itd_bin_w = strength * (weight / (strength.sum(axis=1) + EPS))[:, None]
         wide_bin_w = audible * bin_vote[:, eb] * (weight / (bin_vote[:, eb].sum(axis=1) + EPS))[:, None]
-        itd_bin_x = phat * itd_bin_w
-        wide_bin_x = sxy_ev / (mag + EPS) * wide_bin_w
+        itd_bin_x = phat * itd_bin_w.astype(np.float32)
+        wide_bin_x = unit_ev * wide_bin_w.astype(np.float32)
         n_balance = s.balance_bins
         idx = np.minimum((balance * n_balance).astype(np.int32), n_balance - 1)
         seg_id = (self.n_frames + np.arange(n_frames)) // s.segment_frames
@@ -451,8 +452,8 @@ class CueMeter:
             st.gcc_wide.append(seg_wide[j].astype(np.float64))
             st.itd_bin_w.append(seg_itd_w[j].astype(np.float64))
             st.wide_bin_w.append(seg_wide_w[j].astype(np.float64))
-            st.itd_bin_x.append(seg_itd_x[j].astype(np.complex128))
-            st.wide_bin_x.append(seg_wide_x[j].astype(np.complex128))
+            st.itd_bin_x.append(seg_itd_x[j])
+            st.wide_bin_x.append(seg_wide_x[j])
             st.balance_hist.append(seg_balance[j])
             st.balance_first.append(seg_balance_first[j])
             st.gcc_first.append(seg_gcc_first[j].astype(np.float64))

@@ -676,13 +676,14 @@ def drop_reflection_tracks(tracks: list[_Track], kind: RecordingKind, first: np.
         return tracks
     with_first = set().union(*(tr.seg for tr, share in zip(tracks, first_shares, strict=True)
                                if share >= REFLECTION_MAX_FIRST_SHARE))
-    kept = []
-    for tr, first_share, series in zip(tracks, first_shares, _share_series(tracks, evidence, active), strict=True):
-        beside_its_source = np.mean([j in with_first for j in tr.seg]) >= REFLECTION_MIN_OVERLAP
-        if (tr.steady or first_share >= REFLECTION_MAX_FIRST_SHARE or not beside_its_source
-                or not _varies(series)):
-            kept.append(tr)
-    return kept
+    suspects = [i for i, (tr, share) in enumerate(zip(tracks, first_shares, strict=True))
+                if not tr.steady and share < REFLECTION_MAX_FIRST_SHARE
+                and np.mean([j in with_first for j in tr.seg]) >= REFLECTION_MIN_OVERLAP]
+    if not suspects:  # most recordings: no share series needed
+        return tracks
+    series = _share_series([tracks[i] for i in suspects], evidence, active)
+    reflections = {i for i, one in zip(suspects, series, strict=True) if _varies(one)}
+    return [tr for i, tr in enumerate(tracks) if i not in reflections]
 
 
 def _varies(series: np.ndarray) -> bool:

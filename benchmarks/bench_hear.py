@@ -11,7 +11,9 @@ way and lists them beside the main one: how far the figures move from one set of
 Speed and memory: a long 48 kHz stereo file is analysed in a child process pinned to one core with one
 BLAS/FFT thread; the figure is the real-time factor (audio seconds per analysis second), reported
 beside the time to merely read the same file in the same run (the I/O baseline). Peak memory is the
-child's maximum resident set size.
+child's maximum resident set size. ``--compare REV[,REV]`` also analyses the same file with the analysis of
+earlier commits (each exported with ``git archive`` into a scratch folder), in the same run on the same core,
+so a performance change is reported against its baseline measured alongside it.
 
 The results replace the "Hear" section of docs/BENCHMARKS.md.
 """
@@ -161,6 +163,14 @@ print(json.dumps({"seconds": elapsed, "peak_mib": peak_mib, "audio_s": source.du
 """
 
 
+def export_revision(rev: str, folder: Path) -> Path:
+    """The project's tree at commit ``rev``, written into ``folder`` (``git archive``); returns ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
 def write_long_file(path: Path, minutes: float, seed: int) -> None:
     """A long 48 kHz stereo recording: synthetic scenes joined end to end, written block by block."""
     import numpy as np
@@ -182,9 +192,10 @@ def write_long_file(path: Path, minutes: float, seed: int) -> None:
             i += 1
 
 
-def measure_child(path: Path, mode: str, core: int = 0) -> dict:
+def measure_child(path: Path, mode: str, core: int = 0, root: Path = ROOT) -> dict:
+    """Read or analyse ``path`` in a child process pinned to ``core``, with the code of the tree at ``root``."""
     env = dict(os.environ, **SINGLE_THREAD_ENV)
-    cmd = [sys.executable, "-c", _CHILD, str(ROOT), str(path), mode]
+    cmd = [sys.executable, "-c", _CHILD, str(root), str(path), mode]
     if sys.platform.startswith("linux"):
         cmd = ["taskset", "-c", str(core), *cmd]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
@@ -207,7 +218,8 @@ def render_report(summary: dict, quality: dict, speed: dict | None, args) -> str
         "",
         f"Measured {date.today().isoformat()} on {machine_description()}, by "
         f"`python benchmarks/bench_hear.py --n {args.n} --seed {args.seed} --long-minutes {args.long_minutes:g} "
-        f"--core {args.core}" + (f" --other-seeds {args.other_seeds}" if args.other_seeds else "") + "`.",
+        f"--core {args.core}" + (f" --other-seeds {args.other_seeds}" if args.other_seeds else "")
+        + (f" --compare {args.compare}" if args.compare else "") + "`.",
         "",
         "How to read this section:",
         "- The scenes come from `engine.synth` (the `make-bench` generator), written separately from the",
@@ -289,6 +301,16 @@ def render_report(summary: dict, quality: dict, speed: dict | None, args) -> str
             f"1.00 | {r['peak_mib']:.0f} MiB |",
             f"| analysis (cues, kind, sources) | {a['seconds']:.1f} | {rtf_one:.0f}× | "
             f"{a['seconds'] / r['seconds']:.2f} | {a['peak_mib']:.0f} MiB |",
+        ]
+        for rev, b in speed.get("compare", {}).items():
+            lines.append(f"| the same analysis at commit {rev} | {b['seconds']:.1f} | "
+                         f"{b['audio_s'] / b['seconds']:.0f}× | {b['seconds'] / r['seconds']:.2f} | "
+                         f"{b['peak_mib']:.0f} MiB |")
+        if speed.get("compare"):
+            lines += ["", "Against the earlier commits in the same run, the analysis now takes "
+                      + ", ".join(f"{a['seconds'] / b['seconds']:.2f}× the time of {rev}"
+                                  for rev, b in speed["compare"].items()) + "."]
+        lines += [
             "",
             f"Targets: ≥ 200× real time on one core ({status(rtf_one, 200)}); peak memory for 60 minutes "
             f"under 1.5 GB ({'meets' if a['peak_mib'] < 1430 else '**misses**'}).",
@@ -315,6 +337,7 @@ def main() -> int:
     parser.add_argument("--failures", action="store_true", help="print every failed scene")
     parser.add_argument("--core", type=int, default=0, help="CPU core the speed runs are pinned to")
     parser.add_argument("--other-seeds", default="", help="comma-separated seeds of further sets to score")
+    parser.add_argument("--compare", default="", help="comma-separated earlier commits to time on the long file")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -331,6 +354,9 @@ def main() -> int:
                 "minutes": args.long_minutes,
                 "read": measure_child(long_path, "read", args.core),
                 "analyse": measure_child(long_path, "analyse", args.core),
+                "compare": {rev: measure_child(long_path, "analyse", args.core,
+                                               export_revision(rev, Path(tmp) / f"tree_{rev}"))
+                            for rev in (r.strip() for r in args.compare.split(",")) if rev},
             }
     report = render_report(summary, quality, speed, args)
     print(report)

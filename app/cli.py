@@ -638,7 +638,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "the recording again")
     p.add_argument("--json", metavar="OUT", help="write the check here (SPEC.md: ok, objects with their flags)")
     p.add_argument("--tolerance", type=float, metavar="DEG",
-                   help="how far a box may stand from its sound, in degrees (default 30)")
+                   help="how far a box may stand from its sound, in degrees straight ahead (default 30; toward the "
+                   "sides of a binaural or spaced recording read on sin θ, so wider)")
     p.add_argument("--audition", metavar="OUT", help="also write the layout's audition here (.wav or .flac): each box "
                    "re-rendered as stereo sound where it stands, to hear beside the recording")
     p.add_argument("--audition-signal", choices=AUDITION_SIGNALS,

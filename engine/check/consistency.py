@@ -20,6 +20,11 @@ The check, for one layout and one analysis:
    interpolated; a keyframe where the source is silent is skipped). A difference beyond the tolerance is a
    flag naming the keyframe, counted from 1 as the studio shows keyframes:
    ``keyframe 3 (4.0 s): the box is at -42° (left) but the sound is at +35° (right)``.
+   The tolerance is read on the cue the recording carries (see :meth:`BoxDirection.offset_to`). A head's or a
+   spaced pair's time and level differences grow with the lateral offset sin θ, which flattens toward the
+   sides: there the same cue error spans more degrees, so a box agrees with a sound whose sin θ lies within
+   sin(tolerance) of its own (30° straight ahead, the whole 60°..90° range at the side). A pan-pot mix's pan
+   position is linear in θ (SPEC.md's pan law), so there the tolerance is plain degrees.
 3. **Size trend.** Nearer is bigger and louder: a box that clearly grows while its sound clearly gets
    quieter (or the reverse) is a flag. Only clear trends count (see :data:`MIN_LEVEL_CHANGE_DB` and
    :data:`MIN_SIZE_CHANGE`), since distance is only told from level.
@@ -44,7 +49,7 @@ import numpy as np
 from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
-from engine.audio.model import Analysis, Source, side_for_azimuth
+from engine.audio.model import Analysis, RecordingKind, Source, side_for_azimuth
 from engine.errors import InputError
 from engine.layout.interp import boxes_at
 from engine.layout.model import Canvas, VideoLayout
@@ -75,6 +80,8 @@ _NO_OVERLAP_COST = 1.0e6
 #: Measured on 576 make-bench scenes against 15° per dB of level (the rule before): untouched layouts passing
 #: 536 -> 537, moved boxes flagged 538 -> 544 (from the file), 567 -> 570 (as an edit).
 CONFIDENCE_WEIGHT_DEG = 400.0
+#: Recordings whose direction cues grow with the lateral offset sin θ (see the module docstring, step 2).
+LATERAL_KINDS = frozenset({RecordingKind.BINAURAL, RecordingKind.SPACED})
 
 
 # ------------------------------------------------------------------------------------------- results
@@ -189,6 +196,29 @@ class BoxDirection:
         if self.edge == "right":
             return np.maximum(self.azimuth_deg - az, 0.0)
         return np.abs(az - self.azimuth_deg)
+
+    def offset_to(self, azimuth_deg: np.ndarray | float, lateral: bool) -> np.ndarray:
+        """How far ``azimuth_deg`` stands from this direction as the tolerance reads it (NaN stays NaN).
+
+        ``lateral`` False: :meth:`angle_to`. True: the difference of the lateral offsets sin θ (0 where an
+        edge-cut box's "or further out" covers it), given as the angle off straight ahead with that offset,
+        so that it compares with a tolerance in degrees: ``asin(gap)``, and past 90° (the two on opposite
+        sides, gap up to 2) ``90° + asin(gap - 1)``.
+        """
+        if not lateral:
+            return self.angle_to(azimuth_deg)
+        az = np.asarray(azimuth_deg, dtype=float)
+        sound, box = np.sin(np.radians(az)), math.sin(math.radians(self.azimuth_deg))
+        if self.edge == "both":
+            gap = np.where(np.isnan(az), np.nan, 0.0)
+        elif self.edge == "left":
+            gap = np.maximum(sound - box, 0.0)
+        elif self.edge == "right":
+            gap = np.maximum(box - sound, 0.0)
+        else:
+            gap = np.abs(sound - box)
+        gap = np.clip(gap, 0.0, 2.0)
+        return np.degrees(np.arcsin(np.minimum(gap, 1.0)) + np.arcsin(np.clip(gap - 1.0, 0.0, 1.0)))
 
     def describe(self) -> str:
         """``-42° (left)`` or ``cut by the left edge of the frame (-30° or further left)``."""
@@ -313,10 +343,11 @@ class _ObjectTrack:
     boxes: list[tuple[float, float, float, float]]
     directions: list[BoxDirection]
 
-    def angles_to(self, track: TrackView) -> np.ndarray:
-        """Degrees between each keyframe's box and the source then; NaN where the source is silent."""
+    def offsets_to(self, track: TrackView, lateral: bool = False) -> np.ndarray:
+        """Each keyframe's :meth:`BoxDirection.offset_to` the source then (plain degrees unless ``lateral``);
+        NaN where the source is silent."""
         azimuth = track.azimuth_at(self.times_s)
-        return np.array([float(d.angle_to(a)) for d, a in zip(self.directions, azimuth, strict=True)])
+        return np.array([float(d.offset_to(a, lateral)) for d, a in zip(self.directions, azimuth, strict=True)])
 
 
 def _object_tracks(layout: VideoLayout, camera: Camera) -> list[_ObjectTrack]:
@@ -355,7 +386,7 @@ def _assign(objects: Sequence[_ObjectTrack], tracks: Sequence[TrackView]) -> dic
     penalty = _confidence_penalties(tracks)
     for i, obj in enumerate(objects):
         for j, track in enumerate(tracks):
-            mean = _mean_angle(obj.angles_to(track))
+            mean = _mean_angle(obj.offsets_to(track))
             if mean is not None:
                 cost[i, j] = mean + penalty[j]
     rows, cols = linear_sum_assignment(cost)
@@ -422,6 +453,7 @@ class Checker:
         if not (math.isfinite(tolerance_deg) and 0.0 < tolerance_deg <= 180.0):
             raise InputError(f"the tolerance is {tolerance_deg}°; give degrees above 0 and at most 180, e.g. 30")
         self.tolerance_deg = float(tolerance_deg)
+        self._lateral = analysis.kind in LATERAL_KINDS
         self._tracks = {source.id: TrackView(source) for source in analysis.sources}
         # Faint candidates (never reported, never "unexplained"): an object no source explains may still match
         # one, where it stands within the tolerance.
@@ -470,7 +502,7 @@ class Checker:
         azimuth = float(self._views[source_id].azimuth_at(np.array([float(time_s)]))[0])
         if math.isnan(azimuth):
             return KeyframeCheck(float(time_s), direction.azimuth_deg, None, True, edge=direction.edge)
-        agrees = float(direction.angle_to(azimuth)) <= self.tolerance_deg
+        agrees = float(direction.offset_to(azimuth, self._lateral)) <= self.tolerance_deg
         return KeyframeCheck(float(time_s), direction.azimuth_deg, azimuth, agrees, edge=direction.edge)
 
     def check_frame(self, layout: VideoLayout, time_s: float) -> dict[int, KeyframeCheck]:
@@ -498,7 +530,7 @@ class Checker:
         faint = [t for i, t in self._faint.items() if i not in offscreen and i not in matched.values()]
         for object_id, source_id in _assign(left, faint).items():
             obj = next(o for o in left if o.id == object_id)
-            mean = _mean_angle(obj.angles_to(self._faint[source_id]))
+            mean = _mean_angle(obj.offsets_to(self._faint[source_id], self._lateral))
             if mean is not None and mean <= self.tolerance_deg:
                 matched[object_id] = source_id
         self._matches = matched
@@ -511,12 +543,13 @@ class Checker:
             return ObjectCheck(obj.id, obj.name, None, [_unmatched_flag(n_sources)], per_keyframe)
         track = self._views[source_id]
         azimuths = track.azimuth_at(obj.times_s)
-        angles = obj.angles_to(track)
+        angles = obj.offsets_to(track)
+        offsets = obj.offsets_to(track, lateral=True) if self._lateral else angles
         per_keyframe, flags = [], []
-        for k, t, direction, azimuth, angle in zip(obj.keyframes, obj.times_s, obj.directions, azimuths, angles,
-                                                   strict=True):
+        for k, t, direction, azimuth, offset in zip(obj.keyframes, obj.times_s, obj.directions, azimuths, offsets,
+                                                    strict=True):
             silent = math.isnan(azimuth)
-            agrees = silent or angle <= self.tolerance_deg
+            agrees = silent or offset <= self.tolerance_deg
             per_keyframe.append(KeyframeCheck(float(t), direction.azimuth_deg, None if silent else float(azimuth),
                                               bool(agrees), int(k), direction.edge))
             if not agrees:

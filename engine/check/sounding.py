@@ -3,7 +3,8 @@
 A name alone cannot say which of two cars is the one heard at a given moment; the direction of the sound can.
 At each asked time, every source that is sounding then (its track has data, and its level is within
 :data:`ACTIVE_RANGE_DB` of its own loudest, so that a faint tail or reverberation does not count) points to the
-box nearest to its azimuth among *all* boxes present, within the tolerance. A box so pointed to that shares
+box nearest to its azimuth among *all* boxes present, within the tolerance (read on the recording's cue as the
+consistency check reads it: :meth:`engine.check.consistency.BoxDirection.offset_to`). A box so pointed to that shares
 its label with another object of the layout is sounding. Taking the nearest of all boxes, not only of the
 same-label ones, keeps a violin heard beside a silent car from lighting that car up.
 
@@ -19,7 +20,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from engine.audio.model import Analysis
-from engine.check.consistency import DEFAULT_TOLERANCE_DEG, TrackView, box_direction, camera_for
+from engine.check.consistency import (
+    DEFAULT_TOLERANCE_DEG,
+    LATERAL_KINDS,
+    TrackView,
+    box_direction,
+    camera_for,
+)
 from engine.layout.interp import boxes_at_times
 from engine.layout.model import VideoLayout
 from engine.planner.camera import Camera
@@ -53,6 +60,7 @@ def sounding_objects(layout: VideoLayout, analysis: Analysis, times_s: Sequence[
         return result
     camera = camera_for(layout.canvas, camera)
     offscreen = layout.offscreen_source_ids()
+    lateral = analysis.kind in LATERAL_KINDS
     tracks = [TrackView(source) for source in analysis.sources if source.id not in offscreen]
     # (n_sources, n_times): each source's azimuth where it is sounding and loud enough, NaN elsewhere.
     azimuths = np.array([_active_azimuths(track, times, active_range_db) for track in tracks]).reshape(-1, times.size)
@@ -61,9 +69,9 @@ def sounding_objects(layout: VideoLayout, analysis: Analysis, times_s: Sequence[
             continue
         directions = [box_direction(box.box, camera) for box in frame]
         for azimuth in azimuths[:, i][np.isfinite(azimuths[:, i])]:
-            angles = np.array([float(d.angle_to(azimuth)) for d in directions])
-            nearest = int(np.argmin(angles))
-            if angles[nearest] <= tolerance_deg and frame[nearest].id in grouped:
+            offsets = np.array([float(d.offset_to(azimuth, lateral)) for d in directions])
+            nearest = int(np.argmin(offsets))
+            if offsets[nearest] <= tolerance_deg and frame[nearest].id in grouped:
                 result[float(times[i])].add(frame[nearest].id)
     return result
 

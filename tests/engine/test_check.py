@@ -3,6 +3,7 @@ then one real make-bench scene analysed end to end."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -133,6 +134,36 @@ def test_a_box_against_the_frame_edge_agrees_with_any_sound_further_out_on_that_
     assert report.objects[0].flags[0].startswith(
         f"keyframe 1 (0.0 s): the box is cut by the right edge of the frame ({direction.azimuth_deg:+.0f}° or "
         "further right) but the sound is at -5° (center)")
+
+
+def test_toward_the_side_the_tolerance_is_read_on_the_lateral_offset_of_a_head_or_spaced_pair() -> None:
+    """sin θ flattens toward the sides: a box at -33° agrees with a sound at -71° in a binaural or spaced
+    recording (lateral offsets 0.54 and 0.95, as far apart as 0° and 24°), not in a pan-pot mix, whose pan
+    position is linear in θ. Straight ahead 30° stays 30°."""
+    direction = box_direction(CAMERA.box(-33.0, 6.0, "drum"), CAMERA)
+    assert direction.edge is None
+    assert float(direction.offset_to(-71.0, lateral=False)) == pytest.approx(38.0, abs=0.5)
+    assert float(direction.offset_to(-71.0, lateral=True)) == pytest.approx(23.6, abs=0.5)
+    assert float(direction.offset_to(33.0, lateral=True)) == pytest.approx(90.0 + 5.6, abs=0.5)  # opposite sides
+    ahead = box_direction(CAMERA.box(0.0, 6.0, "drum"), CAMERA)
+    assert float(ahead.offset_to(30.0, lateral=True)) == pytest.approx(30.0, abs=0.5)
+    assert np.isnan(ahead.offset_to(np.nan, lateral=True))
+    layout = _layout({0: ("drum", [-33.0] * 5, [6.0] * 5)})
+    sources = (_source(0, (-71.0, -71.0)),)
+    for kind, ok in ((RecordingKind.BINAURAL, True), (RecordingKind.SPACED, True), (RecordingKind.PANPOT, False)):
+        analysis = dataclasses.replace(_analysis(*sources), kind=kind)
+        assert check_layout(layout, analysis).ok is ok, kind
+        checker = Checker(analysis)
+        checker.check(layout)
+        assert checker.box_check(0, layout.keyframes[0].objects[0].box, 0.0).agrees is ok, kind
+        # The mirrored box is flagged whatever the kind.
+        assert not checker.box_check(0, _mirrored_box(list(layout.keyframes[0].objects[0].box)), 0.0).agrees
+    assert not check_layout(_layout({0: ("drum", [0.0] * 5, [6.0] * 5)}), _analysis(_source(0, (35.0, 35.0)))).ok
+    # "Which box is sounding" reads the tolerance the same way.
+    drums = _layout({0: ("drum", [-33.0] * 5, [6.0] * 5), 1: ("drum", [20.0] * 5, [6.0] * 5)})
+    for kind, expected in ((RecordingKind.SPACED, {0}), (RecordingKind.PANPOT, set())):
+        analysis = dataclasses.replace(_analysis(*sources), kind=kind)
+        assert sounding_objects(drums, analysis, [4.0]) == {4.0: expected}, kind
 
 
 def test_keyframes_where_the_source_is_silent_are_skipped() -> None:

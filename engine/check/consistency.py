@@ -22,8 +22,9 @@ The check, for one layout and one analysis:
    ``keyframe 3 (4.0 s): the box is at -42° (left) but the sound is at +35° (right)``.
    The tolerance is read on the cue the recording carries (see :meth:`BoxDirection.offset_to`). A head's or a
    spaced pair's time and level differences grow with the lateral offset sin θ, which flattens toward the
-   sides: there the same cue error spans more degrees, so a box agrees with a sound whose sin θ lies within
-   sin(tolerance) of its own (30° straight ahead, the whole 60°..90° range at the side). A pan-pot mix's pan
+   sides: there the same cue error spans more degrees. So two directions are as far apart as the span centred
+   straight ahead with the same difference of sin θ: exactly their angle when they straddle the front
+   symmetrically, less anywhere else (never more), e.g. -33° and -71° are 23° apart. A pan-pot mix's pan
    position is linear in θ (SPEC.md's pan law), so there the tolerance is plain degrees.
 3. **Size trend.** Nearer is bigger and louder: a box that clearly grows while its sound clearly gets
    quieter (or the reverse) is a flag. Only clear trends count (see :data:`MIN_LEVEL_CHANGE_DB` and
@@ -200,10 +201,9 @@ class BoxDirection:
     def offset_to(self, azimuth_deg: np.ndarray | float, lateral: bool) -> np.ndarray:
         """How far ``azimuth_deg`` stands from this direction as the tolerance reads it (NaN stays NaN).
 
-        ``lateral`` False: :meth:`angle_to`. True: the difference of the lateral offsets sin θ (0 where an
-        edge-cut box's "or further out" covers it), given as the angle off straight ahead with that offset,
-        so that it compares with a tolerance in degrees: ``asin(gap)``, and past 90° (the two on opposite
-        sides, gap up to 2) ``90° + asin(gap - 1)``.
+        ``lateral`` False: :meth:`angle_to`. True: the difference ``gap`` of the lateral offsets sin θ (0 where an
+        edge-cut box's "or further out" covers it), given as the angle of the span centred straight ahead with
+        that difference, ``2·asin(gap / 2)`` (0..2 → 0..180°), so that it compares with a tolerance in degrees.
         """
         if not lateral:
             return self.angle_to(azimuth_deg)
@@ -217,8 +217,7 @@ class BoxDirection:
             gap = np.maximum(box - sound, 0.0)
         else:
             gap = np.abs(sound - box)
-        gap = np.clip(gap, 0.0, 2.0)
-        return np.degrees(np.arcsin(np.minimum(gap, 1.0)) + np.arcsin(np.clip(gap - 1.0, 0.0, 1.0)))
+        return np.degrees(2.0 * np.arcsin(np.clip(gap, 0.0, 2.0) / 2.0))
 
     def describe(self) -> str:
         """``-42° (left)`` or ``cut by the left edge of the frame (-30° or further left)``."""

@@ -44,7 +44,7 @@ FAINT_HEIGHT = 0.08
 FAINT_MIN_SEGMENTS = 3
 FAINT_SPREAD_DEG = 15.0
 FAINT_APART_DEG = 30.0
-#: A steady faint source (see _steady_faint_sources) stands at least this far from every track.
+#: A steady faint source (see _steady_faint_sources) stands at least this far from every point any track passes.
 STEADY_APART_DEG = 40.0
 #: A pan-pot source found in the first arrivals (see _first_arrival_sources) stands this much above their floor.
 FIRST_SOURCE_HEIGHT = 0.1
@@ -509,14 +509,15 @@ def faint_candidates(dropped: list[_Track], kept: list[_Track]) -> list[_Track]:
 
 
 def _steady_faint_sources(smooth: np.ndarray, active: np.ndarray, tracks: list[_Track],
-                          height: float = FAINT_HEIGHT, whole_path: bool = False) -> list[_Track]:
+                          height: float = FAINT_HEIGHT) -> list[_Track]:
     """Sources that never top a segment but are there all along, far from every track found.
 
     A steady, tonal source beside a loud broadband one wins only a few bins in each frame: its peak
     is a tenth of the loud one's, too faint to trust in one segment, yet it stands in the same place
     segment after segment. Each segment's evidence is scaled to its own maximum and averaged; a
-    direction that stands ``height`` above the median there, at least 40° from every track (from its median
-    direction, or with ``whole_path`` from every point it passes), becomes a stationary source.
+    direction that stands ``height`` above the median there, at least 40° from every point any track passes,
+    becomes a stationary source: a moving source's evidence, averaged, bumps along its path (where its pitch's
+    GCC repeats pile up), 50° from its median direction for a wide sweep.
     """
     rows = smooth[active]
     if rows.shape[0] < 4:
@@ -525,7 +526,7 @@ def _steady_faint_sources(smooth: np.ndarray, active: np.ndarray, tracks: list[_
     floor = float(np.median(mean))
     peaks, props = find_peaks(np.r_[0.0, mean, 0.0], height=floor + height, prominence=height)
     found = []
-    centres = [np.asarray(t.az, dtype=float) if whole_path else np.median(t.az) for t in tracks]
+    centres = [np.asarray(t.az, dtype=float) for t in tracks]
     for p in peaks[np.argsort(-props["peak_heights"])]:
         az = float(AZIMUTH_GRID_DEG[min(max(p - 1, 0), mean.size - 1)])
         if all(np.min(np.abs(az - c)) >= STEADY_APART_DEG for c in centres):
@@ -774,7 +775,7 @@ def _first_arrival_sources(seg: Segments, kind: RecordingKind, first: np.ndarray
     if kind is not RecordingKind.PANPOT or first is None or seg.balance_first is None:
         return []
     with_first = active & (seg.balance_first.sum(axis=1) > 0)
-    return _steady_faint_sources(first, with_first, tracks, height=FIRST_SOURCE_HEIGHT, whole_path=True)
+    return _steady_faint_sources(first, with_first, tracks, height=FIRST_SOURCE_HEIGHT)
 
 
 def _grid_columns(azimuth_deg: np.ndarray) -> np.ndarray:

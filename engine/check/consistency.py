@@ -189,14 +189,7 @@ class BoxDirection:
     def angle_to(self, azimuth_deg: np.ndarray | float) -> np.ndarray:
         """Degrees between this direction and ``azimuth_deg`` (NaN stays NaN). A box cut by an edge is 0° from
         every direction at least as far out on that side; one spanning the whole frame is 0° from all."""
-        az = np.asarray(azimuth_deg, dtype=float)
-        if self.edge == "both":
-            return np.where(np.isnan(az), np.nan, 0.0)
-        if self.edge == "left":
-            return np.maximum(az - self.azimuth_deg, 0.0)
-        if self.edge == "right":
-            return np.maximum(self.azimuth_deg - az, 0.0)
-        return np.abs(az - self.azimuth_deg)
+        return self._gap(np.asarray(azimuth_deg, dtype=float), self.azimuth_deg)
 
     def offset_to(self, azimuth_deg: np.ndarray | float, lateral: bool) -> np.ndarray:
         """How far ``azimuth_deg`` stands from this direction as the tolerance reads it (NaN stays NaN).
@@ -207,17 +200,20 @@ class BoxDirection:
         """
         if not lateral:
             return self.angle_to(azimuth_deg)
-        az = np.asarray(azimuth_deg, dtype=float)
-        sound, box = np.sin(np.radians(az)), math.sin(math.radians(self.azimuth_deg))
-        if self.edge == "both":
-            gap = np.where(np.isnan(az), np.nan, 0.0)
-        elif self.edge == "left":
-            gap = np.maximum(sound - box, 0.0)
-        elif self.edge == "right":
-            gap = np.maximum(box - sound, 0.0)
-        else:
-            gap = np.abs(sound - box)
+        sound = np.sin(np.radians(np.asarray(azimuth_deg, dtype=float)))
+        gap = self._gap(sound, math.sin(math.radians(self.azimuth_deg)))
         return np.degrees(2.0 * np.arcsin(np.clip(gap, 0.0, 2.0) / 2.0))
+
+    def _gap(self, sound: np.ndarray, box: float) -> np.ndarray:
+        """``|sound - box|`` on a scale that grows with azimuth, 0 where an edge-cut box's "or further out" (or a
+        box across the whole frame) covers the sound; NaN stays NaN."""
+        if self.edge == "both":
+            return np.where(np.isnan(sound), np.nan, 0.0)
+        if self.edge == "left":
+            return np.maximum(sound - box, 0.0)
+        if self.edge == "right":
+            return np.maximum(box - sound, 0.0)
+        return np.abs(sound - box)
 
     def describe(self) -> str:
         """``-42° (left)`` or ``cut by the left edge of the frame (-30° or further left)``."""
@@ -345,8 +341,11 @@ class _ObjectTrack:
     def offsets_to(self, track: TrackView, lateral: bool = False) -> np.ndarray:
         """Each keyframe's :meth:`BoxDirection.offset_to` the source then (plain degrees unless ``lateral``);
         NaN where the source is silent."""
-        azimuth = track.azimuth_at(self.times_s)
-        return np.array([float(d.offset_to(a, lateral)) for d, a in zip(self.directions, azimuth, strict=True)])
+        return self.offsets_at(track.azimuth_at(self.times_s), lateral)
+
+    def offsets_at(self, azimuths_deg: np.ndarray, lateral: bool) -> np.ndarray:
+        """:meth:`offsets_to` for the source's azimuths at the keyframes, already looked up."""
+        return np.array([float(d.offset_to(a, lateral)) for d, a in zip(self.directions, azimuths_deg, strict=True)])
 
 
 def _object_tracks(layout: VideoLayout, camera: Camera) -> list[_ObjectTrack]:
@@ -542,8 +541,8 @@ class Checker:
             return ObjectCheck(obj.id, obj.name, None, [_unmatched_flag(n_sources)], per_keyframe)
         track = self._views[source_id]
         azimuths = track.azimuth_at(obj.times_s)
-        angles = obj.offsets_to(track)
-        offsets = obj.offsets_to(track, lateral=True) if self._lateral else angles
+        angles = obj.offsets_at(azimuths, lateral=False)
+        offsets = obj.offsets_at(azimuths, lateral=True) if self._lateral else angles
         per_keyframe, flags = [], []
         for k, t, direction, azimuth, offset in zip(obj.keyframes, obj.times_s, obj.directions, azimuths, offsets,
                                                     strict=True):

@@ -3,9 +3,9 @@
 A name alone cannot say which of two cars is the one heard at a given moment; the direction of the sound can.
 At each asked time, every source that is sounding then (its track has data, and its level is within
 :data:`ACTIVE_RANGE_DB` of its own loudest, so that a faint tail or reverberation does not count) points to the
-box nearest to its azimuth among *all* boxes present, within the tolerance (read on the recording's cue as the
-consistency check reads it: :meth:`engine.check.consistency.BoxDirection.offset_to`). A box so pointed to that shares
-its label with another object of the layout is sounding. Taking the nearest of all boxes, not only of the
+box nearest to its azimuth among *all* boxes present, within the tolerance (read on the recording's cue, as the
+consistency check reads it: :meth:`engine.check.consistency.BoxDirection.offset_to`). A box so pointed to that
+shares its label with another object of the layout is sounding. Taking the nearest of all boxes, not only of the
 same-label ones, keeps a violin heard beside a silent car from lighting that car up.
 
 Boxes between keyframes are interpolated as the editor shows them (:func:`engine.layout.interp.boxes_at_times`);

@@ -44,6 +44,10 @@ FAINT_HEIGHT = 0.08
 FAINT_MIN_SEGMENTS = 3
 FAINT_SPREAD_DEG = 15.0
 FAINT_APART_DEG = 30.0
+#: A moving track that stops short runs on with another track's points (see _run_on) when it moves at least this
+#: fast at its end (degrees per 0.25 s segment, 8°/s) and they start at most this far ahead of it.
+RUN_MIN_SPEED_DEG = 2.0
+RUN_MAX_JUMP_DEG = 45.0
 #: A steady faint source (see _steady_faint_sources) stands at least this far from every point any track passes.
 STEADY_APART_DEG = 40.0
 #: A pan-pot source found in the first arrivals (see _first_arrival_sources) stands this much above their floor.
@@ -687,6 +691,44 @@ def drop_reflection_tracks(tracks: list[_Track], kind: RecordingKind, first: np.
     return [tr for i, tr in enumerate(tracks) if i not in reflections]
 
 
+def _run_on(tracks: list[_Track], seg_dt: float) -> None:
+    """Extend a moving track that stops short with the run another track makes onward from it (in place).
+
+    A source sweeping fast (a car at its nearest point) can jump further in one segment than the linking allows,
+    and past a steady source (a violin) the louder car holds the one peak both make, so the tracker hands the car's
+    run to the violin (see _join_broken) and the car's track stops at the crossing. A track that moves at least
+    RUN_MIN_SPEED_DEG per segment at its end, before the clip's, takes a copy of the points another track holds
+    within 2 s after it, starting ahead of it in its direction of motion (at most RUN_MAX_JUMP_DEG, plus its speed
+    for each further segment) for as long as they keep moving that way.
+    """
+    last = max((tr.seg[-1] for tr in tracks), default=0)
+    for runner in tracks:
+        speed = runner.velocity()
+        end = runner.seg[-1]
+        if abs(speed) < RUN_MIN_SPEED_DEG or end >= last:
+            continue
+        for other in tracks:
+            if other is runner:
+                continue
+            after = [i for i, j in enumerate(other.seg) if 0 < j - end <= 2.0 / seg_dt]
+            if len(after) < 2:
+                continue
+            start = after[0]
+            ahead = (other.az[start] - runner.last_az) * np.sign(speed)
+            if not 0.0 < ahead <= RUN_MAX_JUMP_DEG + abs(speed) * (other.seg[start] - end - 1):
+                continue
+            steps = np.diff(np.asarray(other.az[start:], dtype=float)) * np.sign(speed)
+            stops = np.flatnonzero(steps <= 0.0)
+            n = int(stops[0]) + 1 if stops.size else len(steps) + 1
+            if n < 3:
+                continue
+            runner.seg += other.seg[start:start + n]
+            runner.az += other.az[start:start + n]
+            runner.height += other.height[start:start + n]
+            runner.share += other.share[start:start + n]
+            break
+
+
 def _varies(series: np.ndarray) -> bool:
     """Whether a share series moves enough for its correlation to mean something (steady tones' shares only jitter)."""
     return float(series.std()) > COMMON_FATE_MIN_CV * float(series.mean())
@@ -981,6 +1023,7 @@ def _find_sources(seg: Segments, frames: dict[str, np.ndarray], kind: RecordingK
     first = first_arrival_evidence(seg, kind, settings.spacing_m)
     tracks = drop_echo_tracks(tracks, evidence, active, _ranking_shares(tracks, first))
     tracks = drop_reflection_tracks(tracks, kind, first, evidence, active)
+    _run_on(tracks, seg_dt)
     tracks = sorted(tracks + _first_arrival_sources(seg, kind, first, active, tracks), key=lambda t: np.median(t.az))
     shares = _ranking_shares(tracks, first)
     sources = [describe_track(tr, seg, settings, i, mean_coh, duration_s, share=share)

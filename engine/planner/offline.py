@@ -169,18 +169,20 @@ def _distance_phrase(distance_m: float) -> str:
     return "close" if distance_m < 4 else "in the middle distance" if distance_m < 12 else "far away"
 
 
-def _cue_statement(analysis: Analysis, source: Source) -> str:
+def _cue_statement(analysis: Analysis, source: Source, span_s: tuple[float, float] | None = None) -> str:
     """ILD and ITD in the frames that point at the source while it sounds, in words (positive = right).
 
     Frames are taken where the per-frame azimuth lies within 20° of the source's track at that time, so
-    a louder source elsewhere does not speak for it. Empty when too few frames qualify.
+    a louder source elsewhere does not speak for it; ``span_s`` narrows them to that time span (a moving
+    source's first or last stretch). Empty when too few frames qualify.
     """
     frames = analysis.frames
     t = np.asarray(frames.t)
     if frames.azimuth_deg is None or len(source.track.t) == 0 or t.size == 0:
         return ""
+    start_s, end_s = span_s if span_s is not None else (source.track.t[0], source.track.t[-1])
     track_az = np.interp(t, source.track.t, source.track.azimuth_deg)
-    mask = (t >= source.track.t[0]) & (t <= source.track.t[-1])
+    mask = (t >= start_s) & (t <= end_s)
     mask &= np.abs(np.asarray(frames.azimuth_deg) - track_az) < 20.0
     if mask.sum() < 10:
         return ""
@@ -188,7 +190,7 @@ def _cue_statement(analysis: Analysis, source: Source) -> str:
     itd = float(np.nanmedian(np.asarray(frames.itd_ms)[mask]))
     # In a mixture the frames' broadband ILD and ITD may belong to a louder source elsewhere; a cue that
     # points to the other side than the source's own direction is left unsaid rather than contradicted.
-    centre = float(np.median(source.track.azimuth_deg))
+    centre = float(np.median(track_az[mask]))
     side = 0.0 if abs(centre) < 15.0 else math.copysign(1.0, centre)
     if side and np.isfinite(ild) and abs(ild) >= 1.0 and math.copysign(1.0, ild) != side:
         ild = float("nan")
@@ -218,6 +220,23 @@ def _own_bins_statement(analysis: Analysis, azimuth_deg: float) -> str:
     spacing_m = AnalysisSettings().spacing_m
     itd = float(spaced_itd_ms(azimuth_deg, spacing_m) if kind == "spaced" else head_itd_ms(azimuth_deg))
     return f"its own time-frequency bins reach the {side} ear {abs(itd):.2f} ms earlier"
+
+
+def _where_statement(analysis: Analysis, source: Source, obj: PlannedObject) -> str:
+    """The cues that place the object, and where they put it. A source sweeping across (moving left or right) is
+    told by its first and its last quarter, where its cues point two ways: their median over the whole track would
+    describe a middle it only passes through."""
+    if source.motion in (Motion.MOVING_LEFT, Motion.MOVING_RIGHT) and len(source.track.t) >= 2:
+        start_s, end_s = float(source.track.t[0]), float(source.track.t[-1])
+        quarter = (end_s - start_s) / 4.0
+        first = _cue_statement(analysis, source, (start_s, start_s + quarter))
+        last = _cue_statement(analysis, source, (end_s - quarter, end_s))
+        if first and last:
+            return (f"at first {first}, at the end {last}, so it starts {_side_phrase(source.azimuth_start_deg)} "
+                    f"and ends {_side_phrase(source.azimuth_end_deg)}")
+    centre = float(np.median(obj.azimuth_deg))
+    cues = _cue_statement(analysis, source) or _own_bins_statement(analysis, centre)
+    return f"{cues}, so it is {_side_phrase(centre)} (about {centre:+.0f}°)"
 
 
 MOTION_LEVEL_DB = AnalysisSettings().level_change_db
@@ -296,10 +315,8 @@ def plan_offline(
         src = obj.source
         what = (f"'{obj.name}' (named by you)" if obj.from_hint else
                 f"'{obj.name}' — a guess: {obj.sound_type.description}; {obj.sound_type.facts}")
-        cues = _cue_statement(analysis, src) or _own_bins_statement(analysis, float(np.median(obj.azimuth_deg)))
         reasoning_parts.append(
-            f"Source {obj.object_id + 1}, {what}: {cues}, so it is "
-            f"{_side_phrase(float(np.median(obj.azimuth_deg)))} (about {np.median(obj.azimuth_deg):+.0f}°); "
+            f"Source {obj.object_id + 1}, {what}: {_where_statement(analysis, src, obj)}; "
             f"{_motion_statement(src, duration)}. Confidence {src.confidence:.2f}."
         )
         caption_parts.append(_video_phrase(obj))

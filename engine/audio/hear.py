@@ -48,6 +48,8 @@ FAINT_APART_DEG = 30.0
 #: fast at its end (degrees per 0.25 s segment, 8°/s) and they start at most this far ahead of it.
 RUN_MIN_SPEED_DEG = 2.0
 RUN_MAX_JUMP_DEG = 45.0
+#: A track stands still when 8 in 10 of its points lie within this many degrees of their median.
+STEADY_SPREAD_DEG = 10.0
 #: A steady faint source (see _steady_faint_sources) stands at least this far from every point any track passes.
 STEADY_APART_DEG = 40.0
 #: A pan-pot source found in the first arrivals (see _first_arrival_sources) stands this much above their floor.
@@ -699,7 +701,9 @@ def _run_on(tracks: list[_Track], seg_dt: float) -> None:
     run to the violin (see _join_broken) and the car's track stops at the crossing. A track that moves at least
     RUN_MIN_SPEED_DEG per segment at its end, before the clip's, takes a copy of the points another track holds
     within 2 s after it, starting ahead of it in its direction of motion (at most RUN_MAX_JUMP_DEG, plus its speed
-    for each further segment) for as long as they keep moving that way.
+    for each further segment) for as long as they keep moving that way. Where the other track otherwise stands
+    still (its other points within STEADY_SPREAD_DEG of their median, 8 in 10 of them), it keeps those segments,
+    since it still sounds under the louder pass, but at its own place rather than the passing source's.
     """
     last = max((tr.seg[-1] for tr in tracks), default=0)
     for runner in tracks:
@@ -726,6 +730,9 @@ def _run_on(tracks: list[_Track], seg_dt: float) -> None:
             runner.az += other.az[start:start + n]
             runner.height += other.height[start:start + n]
             runner.share += other.share[start:start + n]
+            rest = np.asarray(other.az[:start] + other.az[start + n:], dtype=float)
+            if rest.size and np.mean(np.abs(rest - np.median(rest)) <= STEADY_SPREAD_DEG) >= 0.8:
+                other.az[start:start + n] = [float(np.median(rest))] * n
             break
 
 

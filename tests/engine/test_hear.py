@@ -266,6 +266,9 @@ def test_a_steady_source_stays_one_track_while_another_drives_past_it() -> None:
     [car] = [s for s in analysis.sources if s.motion is Motion.MOVING_RIGHT]
     assert car.azimuth_start_deg < -60 and car.azimuth_end_deg > 40
     assert car.active[-1][1] >= 5.5
+    # Under the louder pass the violin still sounds, at its own place rather than the car's.
+    violin_az = np.asarray(violin[0].track.azimuth_deg)
+    assert np.all(np.abs(violin_az - np.median(violin_az)) <= 10.0)
 
 
 def test_a_sweeping_violin_leaves_no_steady_source_along_its_path(tmp_path: Path) -> None:

@@ -417,6 +417,19 @@ class _Track:
         span = self.seg[-1] - self.seg[-k]
         return (self.az[-1] - self.az[-k]) / span if span else 0.0
 
+    def extend(self, piece: _Track, start: int = 0, stop: int | None = None) -> None:
+        """Append ``piece``'s points ``start:stop`` (all by default)."""
+        self.seg += piece.seg[start:stop]
+        self.az += piece.az[start:stop]
+        self.height += piece.height[start:stop]
+        self.share += piece.share[start:stop]
+
+
+def _share_near_median(azimuth_deg: np.ndarray, spread_deg: float) -> float:
+    """The share of the points within ``spread_deg`` of their median: how steadily a track stands in one place."""
+    azimuth_deg = np.asarray(azimuth_deg, dtype=float)
+    return float(np.mean(np.abs(azimuth_deg - np.median(azimuth_deg)) <= spread_deg))
+
 
 def find_tracks(evidence: np.ndarray, active: np.ndarray, seg_dt: float,
                 faint: list[_Track] | None = None) -> list[_Track]:
@@ -505,9 +518,9 @@ def faint_candidates(dropped: list[_Track], kept: list[_Track]) -> list[_Track]:
     for tr in sorted(dropped, key=lambda t: -sum(t.height)):
         if len(tr.seg) < FAINT_MIN_SEGMENTS:
             continue
-        centre = float(np.median(tr.az))
-        if np.mean(np.abs(np.asarray(tr.az) - centre) <= FAINT_SPREAD_DEG) < 0.6:
+        if _share_near_median(tr.az, FAINT_SPREAD_DEG) < 0.6:
             continue
+        centre = float(np.median(tr.az))
         if all(abs(centre - c) >= FAINT_APART_DEG for c in centres):
             out.append(tr)
             centres.append(centre)
@@ -726,12 +739,9 @@ def _run_on(tracks: list[_Track], seg_dt: float) -> None:
             n = int(stops[0]) + 1 if stops.size else len(steps) + 1
             if n < 3:
                 continue
-            runner.seg += other.seg[start:start + n]
-            runner.az += other.az[start:start + n]
-            runner.height += other.height[start:start + n]
-            runner.share += other.share[start:start + n]
-            rest = np.asarray(other.az[:start] + other.az[start + n:], dtype=float)
-            if rest.size and np.mean(np.abs(rest - np.median(rest)) <= STEADY_SPREAD_DEG) >= 0.8:
+            runner.extend(other, start, start + n)
+            rest = other.az[:start] + other.az[start + n:]
+            if rest and _share_near_median(rest, STEADY_SPREAD_DEG) >= 0.8:
                 other.az[start:start + n] = [float(np.median(rest))] * n
             break
 
@@ -761,10 +771,7 @@ def _join_broken(tracks: list[_Track], seg_dt: float) -> list[_Track]:
         if partner is None:
             joined.append(tr)
         else:
-            partner.seg += tr.seg
-            partner.az += tr.az
-            partner.height += tr.height
-            partner.share += tr.share
+            partner.extend(tr)
     return joined
 
 

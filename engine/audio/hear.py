@@ -109,8 +109,13 @@ GHOST_MIN_OFFSET_MS = 0.25
 GHOST_MARGIN = 0.3
 GHOST_EXPLAINED = 0.7
 #: ... or when at most this share of the track's evidence is left once the stronger track's bins are taken out
-#: (see _left_after_main).
+#: (see _left_after).
 GHOST_RESIDUAL = 0.1
+#: A track is also a ghost of two or more others together (a violin's and a siren's sidelobes adding up on the far
+#: side of a spaced pair) when at most this share of its evidence is left once every bin is given to the track whose
+#: phase it fits best, in GHOST_EXPLAINED of the segments it shares with them. A genuine third sound keeps about half
+#: of its evidence (its bins fit no other track); over 480 scenes 0.2 caught one such ghost fewer, 0.4 the same.
+GHOST_JOINT_RESIDUAL = 0.3
 #: Common fate (see drop_echo_tracks): a weaker track whose share of each segment's evidence correlates with a
 #: stronger track's above this is that track's echo, not a source of its own.
 COMMON_FATE_CORR = -0.1
@@ -572,7 +577,8 @@ def drop_ghost_tracks(tracks: list[_Track], evidence: np.ndarray, seg: Segments,
     ``M`` weighs every bin that voted, a third source's too, which dilutes A's sidelobe (a siren far left of a
     spaced pair and a violin ahead: the siren's ghost on the right stood above ``M``). So a segment is also
     explained when, with each bin's phase known, taking A's own part of every bin out leaves at most
-    GHOST_RESIDUAL of B's evidence (see _left_after_main).
+    GHOST_RESIDUAL of B's evidence (see _left_after). Last, a track that no single stronger track explains may
+    be the sidelobes of two together (see _drop_joint_ghosts).
     """
     if kind not in (RecordingKind.BINAURAL, RecordingKind.SPACED) or len(tracks) < 2 or seg.itd_bin_w is None:
         return tracks
@@ -609,31 +615,72 @@ def drop_ghost_tracks(tracks: list[_Track], evidence: np.ndarray, seg: Segments,
                 w = weights[j]
                 sidelobe = float(w @ np.cos(2 * np.pi * freqs * offset_ms * 1e-3)) / max(float(w.sum()), 1e-12)
                 explained += (ratio <= sidelobe + GHOST_MARGIN or (
-                    phasors is not None and _left_after_main(phasors[j], freqs, model[a_col], model[b_col])
+                    phasors is not None and _left_after(phasors[j], freqs, [model[a_col]], model[b_col])
                     <= GHOST_RESIDUAL))
             if visible >= 2 and explained >= GHOST_EXPLAINED * visible:
                 ghost = True
                 break
         if not ghost:
             kept.append(candidate)
+    if phasors is not None:
+        kept = _drop_joint_ghosts(kept, evidence, phasors, freqs, model)
     return sorted(kept, key=lambda t: np.median(t.az))
 
 
-def _left_after_main(phasors: np.ndarray, freqs_hz: np.ndarray, main_lag_ms: float, lag_ms: float) -> float:
-    """The part of the GCC evidence at ``lag_ms`` that is left once the source at ``main_lag_ms`` is taken out.
+def _drop_joint_ghosts(tracks: list[_Track], evidence: np.ndarray, phasors: np.ndarray, freqs_hz: np.ndarray,
+                       lag_of_column: np.ndarray) -> list[_Track]:
+    """Remove tracks that two or more other tracks' sidelobes explain together (GHOST_JOINT_RESIDUAL).
+
+    Aliases go both ways (if B stands on A's sidelobe, A stands on B's), so the strongest track is never removed,
+    and each round removes only the track best explained, then looks again without it. A track is judged only where
+    at least two others sound and on at least half of its segments.
+    """
+    kept = list(tracks)
+    where = {id(tr): dict(zip(tr.seg, _grid_columns(np.asarray(tr.az)), strict=True)) for tr in kept}
+    while len(kept) >= 3:
+        strongest = max(kept, key=lambda tr: sum(tr.height))
+        explained_share = []
+        for candidate in kept:
+            visible = explained = 0
+            for j, col in where[id(candidate)].items():
+                if candidate is strongest:
+                    break
+                mains = [where[id(m)][j] for m in kept if m is not candidate and j in where[id(m)]]
+                if len(mains) < 2 or np.min(np.abs(lag_of_column[mains] - lag_of_column[col])) < GHOST_MIN_OFFSET_MS:
+                    continue
+                top = evidence[j, mains].max()
+                if top <= 0 or evidence[j, col] < 0.2 * top:
+                    continue
+                visible += 1
+                explained += (_left_after(phasors[j], freqs_hz, lag_of_column[mains], lag_of_column[col])
+                              <= GHOST_JOINT_RESIDUAL)
+            explained_share.append(explained / visible if visible >= max(2, 0.5 * len(candidate.seg)) else 0.0)
+        worst = int(np.argmax(explained_share))
+        if explained_share[worst] < GHOST_EXPLAINED:
+            break
+        kept.pop(worst)
+    return kept
+
+
+def _left_after(phasors: np.ndarray, freqs_hz: np.ndarray, main_lags_ms: np.ndarray | list[float],
+                lag_ms: float) -> float:
+    """The part of the GCC evidence at ``lag_ms`` that is left once the sources at ``main_lags_ms`` are taken out.
 
     ``phasors`` are one segment's weighted bin phasors (``Segments.itd_bin_x`` or ``wide_bin_x``). Each bin's part
-    along the main source's phase is what the main source holds of it; that part, turned to ``lag_ms``, is the main
-    source's sidelobe there, bin by bin. What the evidence at ``lag_ms`` has beyond it needs a second source: near 0
-    for a sidelobe, about half (the mean of sin²) for a source with bins of its own; 0 where the bins add up to no
-    evidence at ``lag_ms`` at all.
+    along a main source's phase is what that source holds of it; each bin goes to the main source holding most of it,
+    and that part, turned to ``lag_ms``, is the source's sidelobe there, bin by bin. What the evidence at ``lag_ms``
+    has beyond the sidelobes needs another source: near 0 for a sidelobe, about half (the mean of sin²) for a
+    source with bins of its own; 0 where the bins add up to no evidence at ``lag_ms`` at all.
     """
     turn = 2j * np.pi * freqs_hz * 1e-3
     own = float(np.sum((phasors * np.exp(turn * lag_ms)).real))
     if own <= 0:
         return 0.0
-    held = (phasors * np.exp(turn * main_lag_ms)).real
-    sidelobe = float(held @ np.cos(2 * np.pi * freqs_hz * (lag_ms - main_lag_ms) * 1e-3))
+    lags = np.asarray(main_lags_ms, dtype=float)
+    held = (phasors[None, :] * np.exp(turn[None, :] * lags[:, None])).real
+    best = np.argmax(held, axis=0)
+    held_best = held[best, np.arange(held.shape[1])]
+    sidelobe = float(held_best @ np.cos(2 * np.pi * freqs_hz * (lag_ms - lags[best]) * 1e-3))
     return (own - sidelobe) / own
 
 

@@ -649,7 +649,7 @@ def test_a_sidelobe_diluted_by_a_third_sound_is_still_told_by_the_bins_phases(tm
     """An engine ahead of a dry 40 cm spaced pair and a violin at -77° (make-bench seed 5, scene 059): the violin's
     GCC sidelobe stood at +57° as a third source, since the engine's bins, voting too, diluted the ambiguity
     function. Taking the violin's own part of each bin out leaves nothing there."""
-    from engine.audio.hear import _left_after_main
+    from engine.audio.hear import _left_after
 
     spec = SceneSpec(kind="spaced", duration_s=5.53, seed=1351880861, sources=[
         SourceSpec("engine", -2.92, distance_start_m=2.4, seed=2059494687, gain_db=0.69),
@@ -665,8 +665,42 @@ def test_a_sidelobe_diluted_by_a_third_sound_is_still_told_by_the_bins_phases(tm
     freqs = np.linspace(200.0, 4000.0, 80)
     main = np.exp(-2j * np.pi * freqs * 0.6e-3)
     other = np.exp(-2j * np.pi * freqs * -0.5e-3)
-    assert abs(_left_after_main(main, freqs, 0.6, -0.5)) < 1e-9
-    assert 0.3 < _left_after_main(main + other, freqs, 0.6, -0.5) < 0.7
+    assert abs(_left_after(main, freqs, [0.6], -0.5)) < 1e-9
+    assert 0.3 < _left_after(main + other, freqs, [0.6], -0.5) < 0.7
+
+
+def test_a_ghost_made_of_two_sources_sidelobes_together_is_not_a_third_source(tmp_path: Path) -> None:
+    """A siren ahead of a dry 40 cm spaced pair and a violin at -79° (make-bench seed 13, scene 041): a third track
+    stood at +48°, where neither source's sidelobe alone explains the evidence but the two together do."""
+    from engine.audio.hear import GHOST_JOINT_RESIDUAL, GHOST_RESIDUAL, _left_after
+
+    spec = SceneSpec(kind="spaced", duration_s=7.61, seed=120403613, sources=[
+        SourceSpec("siren", -1.56, distance_start_m=2.74, seed=1027836484, gain_db=-0.18),
+        SourceSpec("violin", -78.99, distance_start_m=2.96, seed=600225641, gain_db=0.75),
+    ])
+    audio, rate = render_scene(spec)
+    sf.write(tmp_path / "pair.wav", audio, rate)
+    analysis = analyze(tmp_path / "pair.wav")
+    assert [s.side for s in analysis.sources] == [Side.LEFT, Side.CENTER]
+    # The function with two main sources: a 500 Hz and a 400 Hz harmonic series at -1.0 and -1.5 ms both repeat at
+    # +1.0 ms. Neither source alone accounts for the evidence there, the two together do; a third sound with bins of
+    # its own (a 300 Hz series at +0.3 ms) keeps most of its evidence.
+    def series(step_hz: float, count: int, taken: np.ndarray) -> np.ndarray:
+        harmonics = step_hz * np.arange(1, count + 1)
+        return harmonics[~np.isin(harmonics, taken)]
+
+    def at(freqs_hz: np.ndarray, lag_ms: float) -> np.ndarray:
+        return np.exp(-2j * np.pi * freqs_hz * lag_ms * 1e-3)
+
+    fa = series(500.0, 8, np.array([]))
+    fb = series(400.0, 10, fa)
+    fc = series(300.0, 13, np.concatenate([fa, fb]))
+    freqs, bins = np.concatenate([fa, fb]), np.concatenate([at(fa, -1.0), at(fb, -1.5)])
+    assert abs(_left_after(bins, freqs, [-1.0, -1.5], 1.0)) < 1e-9
+    assert _left_after(bins, freqs, [-1.0], 1.0) > GHOST_RESIDUAL
+    assert _left_after(bins, freqs, [-1.5], 1.0) > GHOST_RESIDUAL
+    freqs, bins = np.concatenate([freqs, fc]), np.concatenate([bins, at(fc, 0.3)])
+    assert _left_after(bins, freqs, [-1.0, -1.5], 0.3) > GHOST_JOINT_RESIDUAL
 
 
 def test_two_steady_sources_whose_shares_only_jitter_are_not_taken_for_a_source_and_its_echo(tmp_path: Path) -> None:

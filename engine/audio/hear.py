@@ -106,6 +106,8 @@ PANPOT_STRONG_SIDE_PEAK = 0.5
 #: by the tracker anyway); a segment is explained when the track stands at most GHOST_MARGIN above
 #: the sidelobe (as a fraction of the main track's evidence); a ghost is explained in most segments.
 GHOST_MIN_OFFSET_MS = 0.25
+#: ... and only segments where the track stands at least this high beside the stronger track (a lower one is no peak).
+GHOST_MIN_RATIO = 0.2
 GHOST_MARGIN = 0.3
 GHOST_EXPLAINED = 0.7
 #: ... or when at most this share of the track's evidence is left once the stronger track's bins are taken out
@@ -609,7 +611,7 @@ def drop_ghost_tracks(tracks: list[_Track], evidence: np.ndarray, seg: Segments,
                 if abs(offset_ms) < GHOST_MIN_OFFSET_MS or evidence[j, a_col] <= 0:
                     continue
                 ratio = evidence[j, b_col] / evidence[j, a_col]
-                if ratio < 0.2:
+                if ratio < GHOST_MIN_RATIO:
                     continue
                 visible += 1
                 w = weights[j]
@@ -641,15 +643,16 @@ def _drop_joint_ghosts(tracks: list[_Track], evidence: np.ndarray, phasors: np.n
         strongest = max(kept, key=lambda tr: sum(tr.height))
         explained_share = []
         for candidate in kept:
+            if candidate is strongest:
+                explained_share.append(0.0)
+                continue
             visible = explained = 0
             for j, col in where[id(candidate)].items():
-                if candidate is strongest:
-                    break
                 mains = [where[id(m)][j] for m in kept if m is not candidate and j in where[id(m)]]
                 if len(mains) < 2 or np.min(np.abs(lag_of_column[mains] - lag_of_column[col])) < GHOST_MIN_OFFSET_MS:
                     continue
                 top = evidence[j, mains].max()
-                if top <= 0 or evidence[j, col] < 0.2 * top:
+                if top <= 0 or evidence[j, col] < GHOST_MIN_RATIO * top:
                     continue
                 visible += 1
                 explained += (_left_after(phasors[j], freqs_hz, lag_of_column[mains], lag_of_column[col])

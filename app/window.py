@@ -282,6 +282,9 @@ class StudioWindow(QMainWindow):
         self._pending_recovered = False
         self._pending_is_new = False  # a layout file opened: no project file yet
         self._pending_project_path: Path | None = None
+        # The project shown (as opened, or a fresh one for a recording): saving writes it with what the studio
+        # shows now, and keeps what the studio has no control for (analysis settings, the last render).
+        self._project: Any = None
         self.recent = RecentFiles()
         self.autosaver = Autosaver(self._project_snapshot)
         self.editor.document.dirtyChanged.connect(self._on_dirty)
@@ -331,10 +334,12 @@ class StudioWindow(QMainWindow):
             self.addAction(action)
             self.shortcut_actions.append(action)
         view = self.menuBar().addMenu("&View")
-        for text, key, toggle, on in (
-            ("Onion skin (neighbouring frames)", "O", self.editor.canvas.show_onion, False),
-            ("Paths of the box centres", "Shift+P", self.editor.canvas.show_paths, True),
-            ("Rendered video under the boxes", "V", self.editor.set_show_video, True),
+        #: The view toggles a project keeps (EditState.onion, EditState.paths).
+        self.view_actions: dict[str, QAction] = {}
+        for name, text, key, toggle, on in (
+            ("onion", "Onion skin (neighbouring frames)", "O", self.editor.canvas.show_onion, False),
+            ("paths", "Paths of the box centres", "Shift+P", self.editor.canvas.show_paths, True),
+            ("video", "Rendered video under the boxes", "V", self.editor.set_show_video, True),
         ):
             action = QAction(text, self)
             action.setCheckable(True)
@@ -343,6 +348,7 @@ class StudioWindow(QMainWindow):
             action.setToolTip(f"{text} ({key})")
             action.toggled.connect(toggle)
             toggle(action.isChecked())
+            self.view_actions[name] = action
             view.addAction(action)
             self.addAction(action)
             self.shortcut_actions.append(action)
@@ -393,7 +399,10 @@ class StudioWindow(QMainWindow):
     def _open_recording(self, path: Path) -> None:
         self._pending_path = path
         log.info("opening %s", path)
-        self.runner.start(analysis_task(path, analyze_fn=self.analyze_fn))
+        # A project's recording is heard as the project says (a forced recording kind, a pair's spacing).
+        project = self._pending_project
+        settings = None if project is None else project.analysis_settings.to_engine()
+        self.runner.start(analysis_task(path, analyze_fn=self.analyze_fn, settings=settings))
         self._set_busy(True)
         self.status_label.setText(f"Opening {path.name}…")
 
@@ -512,6 +521,11 @@ class StudioWindow(QMainWindow):
         if project is not None:
             # The project's own layout follows (_show_project); the one shown so far belongs to what was open.
             self.editor.document.set_layout(None)
+            self._project = project
+        else:
+            from engine.project import Project
+
+            self._project = Project.new(loaded.path)
         if project_path is not None:
             self.project_path = project_path
             self.recent.add(project_path)
@@ -676,22 +690,28 @@ class StudioWindow(QMainWindow):
         doc.set_layout(project.layout, clean=not recovered)
         if project.layout is not None:
             self.editor.planner.set_reasoning(project.layout.reasoning)
-        planner = project.planner
-        self.editor.planner.set_settings(PlanSettings(
-            planner=planner.kind, labels=", ".join(planner.labels), keyframes=planner.keyframes,
-            provider=planner.provider or "openai", model=planner.model or "", base_url=planner.base_url or "",
-            k_examples=planner.k, temperature=planner.temperature, include_cues=planner.include_cues,
-            remember_key=self.editor.planner.settings().remember_key))  # a preference, not the project's
+        from app.project_settings import plan_settings, render_form
+
+        # The "remember the key" and render device choices are the user's on this machine, not the project's.
+        self.editor.planner.set_settings(plan_settings(project.planner,
+                                                       remember_key=self.editor.planner.settings().remember_key))
+        self.editor.render.set_settings(render_form(project.render, device=self.editor.render.settings().device))
         for object_id, view in project.edit_state.objects.items():
             if view.colour:
                 doc.set_colour(object_id, view.colour)
             doc.set_visible(object_id, view.visible)
             doc.set_locked(object_id, view.locked)
+        selected = [i for i in project.edit_state.selected if project.layout and i in project.layout.object_ids()]
+        if selected:
+            doc.set_selected(selected[0])
+        self.view_actions["onion"].setChecked(project.edit_state.onion)
+        self.view_actions["paths"].setChecked(project.edit_state.paths)
         self.seek(project.edit_state.time_s)
         self._update_title()
 
     def _project_snapshot(self) -> Any:
         """The project as it is now (for saving and autosave)."""
+        from app.project_settings import planner_options, render_options
         from engine.project import EditState, ObjectView, Project
 
         doc = self.editor.document
@@ -701,8 +721,20 @@ class StudioWindow(QMainWindow):
             for oid in layout.object_ids()
         }
         state = EditState(time_s=max(0.0, self.position_s),
-                          selected=() if doc.selected is None else (doc.selected,), objects=objects)
-        return Project.new(self.loaded.path if self.loaded else None, layout=layout, edit_state=state)
+                          selected=() if doc.selected is None else (doc.selected,), objects=objects,
+                          onion=self.view_actions["onion"].isChecked(), paths=self.view_actions["paths"].isChecked())
+        base = self._project or Project.new(self.loaded.path if self.loaded else None)
+        sections: dict[str, Any] = {}
+        try:
+            sections["planner"] = planner_options(self.editor.planner.settings())
+        except ValueError as exc:
+            log.warning("the planner settings shown are not saved (%s); the project keeps its own", exc)
+        try:
+            sections["render"] = render_options(self.editor.render.settings(), base.render)
+        except ValueError as exc:
+            log.warning("the render settings shown are not saved (%s); the project keeps its own", exc)
+        return base.replaced(audio=self.loaded.path if self.loaded else base.audio, layout=layout,
+                             edit_state=state, **sections)
 
     @Slot()
     def save_project(self) -> bool:

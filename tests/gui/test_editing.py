@@ -330,3 +330,59 @@ def test_a_layout_file_opens_on_the_recording_it_names_as_a_new_project(qtbot, w
     window.locate_recording = lambda _path, _audio: None  # the user declines to look for it
     window.open_file(nowhere)
     assert len(errors) == 2 and "gone.wav" in errors[1] and "which is not there" in errors[1]
+
+
+def test_a_saved_project_keeps_its_planner_render_analysis_and_view_settings(qtbot, window, stereo_wav, tmp_path,
+                                                                            monkeypatch) -> None:
+    """Saving wrote only the layout and the boxes' looks: the planner's label hints, the render settings, the
+    analysis settings (a forced recording kind) and the view toggles went back to the defaults."""
+    from app.playback import Player
+    from app.window import StudioWindow
+    from engine.project import (
+        AnalysisOptions,
+        EditState,
+        PlannerOptions,
+        Project,
+        RenderOptions,
+        load_project,
+        save_project,
+    )
+    from tests.gui.conftest import fast_analyze
+
+    monkeypatch.setenv("SPA2V_DATA_DIR", str(tmp_path / "data"))
+    heard_with: list = []
+
+    def analyze(audio, settings=None, progress=None, is_cancelled=None):
+        heard_with.append(settings)
+        return fast_analyze(audio, settings, progress, is_cancelled)
+
+    project = Project.new(
+        stereo_wav, layout=layout(),
+        analysis_settings=AnalysisOptions(kind="panpot", level_change_db=5.0),
+        planner=PlannerOptions(kind="llm", labels=("car@left", "violin"), keyframes=4, k=2, temperature=0.8,
+                               provider="gemini", model="gemini-2.0-flash"),
+        render=RenderOptions(generator="animatic", steps=7, seed=3, fps=12.0, frames=24, size=(384, 240),
+                             grounding="soft", grounding_strength=2.5, grounding_steps=0.6, scheduler="euler"),
+        edit_state=EditState(time_s=1.5, selected=(1,), onion=True, paths=False))
+    original = tmp_path / "original.spa2v"
+    save_project(project, original)
+
+    studio = StudioWindow(player=Player(stream_factory=lambda *a: None), analyze_fn=analyze)
+    qtbot.addWidget(studio)
+    studio.ask_to_save = False
+    studio.open_file(original)
+    qtbot.waitUntil(lambda: studio.editor.document.layout is not None and not studio.runner.busy, timeout=10000)
+    assert heard_with[-1].kind.value == "panpot" and heard_with[-1].level_change_db == 5.0
+    assert studio.editor.planner.settings().labels == "car@left, violin"
+    assert studio.editor.render.settings().steps == 7 and studio.editor.render.settings().scheduler == "euler"
+    assert studio.editor.document.selected == 1
+    assert studio.view_actions["onion"].isChecked() and not studio.view_actions["paths"].isChecked()
+
+    resaved = tmp_path / "resaved.spa2v"
+    assert studio._write_project(resaved)
+    again, _warnings = load_project(resaved)
+    for section in ("analysis_settings", "planner", "render"):
+        assert getattr(again, section) == getattr(project, section), section
+    assert again.edit_state.onion and not again.edit_state.paths and again.edit_state.selected == (1,)
+    assert again.layout.to_json_dict() == project.layout.to_json_dict()
+    studio.shutdown()

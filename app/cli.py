@@ -62,16 +62,37 @@ def _format_source(source) -> str:
     )
 
 
+RECORDING_KINDS = ("auto", "binaural", "spaced", "panpot")
+
+
+def _add_hearing_options(p: argparse.ArgumentParser) -> None:
+    """The options that say how a recording was made, for the commands that analyse one."""
+    p.add_argument("--kind", choices=RECORDING_KINDS, default="auto",
+                   help="how the recording was made: binaural (a dummy head or in-ear microphones), spaced (two "
+                   "microphones apart), panpot (a studio mix panned by level); auto detects it (default)")
+    p.add_argument("--spacing", type=float, metavar="CM", default=40.0,
+                   help="spaced pairs: the distance between the microphones in cm (default 40)")
+
+
+def _analysis_settings(args: argparse.Namespace):
+    """The :class:`~engine.audio.hear.AnalysisSettings` of ``--kind`` and ``--spacing``."""
+    from engine.audio.hear import AnalysisSettings
+    from engine.audio.model import RecordingKind
+
+    kind, spacing_cm = getattr(args, "kind", "auto"), getattr(args, "spacing", 40.0)
+    if not 1.0 <= spacing_cm <= 500.0:  # NaN fails too
+        raise InputError(f"--spacing {spacing_cm:g}: give the microphones' distance in cm, between 1 and 500")
+    return AnalysisSettings(kind=None if kind == "auto" else RecordingKind(kind), spacing_m=spacing_cm / 100.0)
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     from engine.audio.hear import analyze
 
-    analysis = analyze(args.audio, progress=_progress_printer("analysing"))
+    analysis = analyze(args.audio, _analysis_settings(args), progress=_progress_printer("analysing"))
     frames = analysis.frames
     print(f"{args.audio}: {analysis.duration_s:.2f} s, {analysis.sample_rate} Hz, {analysis.channels} ch")
-    print(
-        f"  recording: {analysis.kind.value} (confidence {analysis.kind_confidence:.2f}); "
-        f"{len(frames)} cue frames every {frames.hop_s * 1000:.0f} ms"
-    )
+    how = "given with --kind" if args.kind != "auto" else f"detected, confidence {analysis.kind_confidence:.2f}"
+    print(f"  recording: {analysis.kind.value} ({how}); {len(frames)} cue frames every {frames.hop_s * 1000:.0f} ms")
     for warning in analysis.warnings:
         print(f"  note: {warning}")
     if not analysis.sources:
@@ -183,7 +204,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     audio, out = Path(args.audio), Path(args.out)
     hints = parse_label_hints(args.labels)
     settings = _llm_settings(args) if args.planner == "llm" else None
-    analysis = analyze(audio, progress=_progress_printer("analysing"))
+    analysis = analyze(audio, _analysis_settings(args), progress=_progress_printer("analysing"))
     if settings is None:
         from engine.planner.sound_type import recording_frames
 
@@ -241,7 +262,7 @@ def _revise(args: argparse.Namespace) -> int:
         raise InputError(f"{audio}: the recording of {source} is not there; give it: plan AUDIO --revise ...")
     out = Path(args.out) if args.out else source.with_name(source.name.removesuffix(".vsl.json") + ".revised.vsl.json")
     settings = _llm_settings(args)
-    analysis = analyze(audio, progress=_progress_printer("analysing"))
+    analysis = analyze(audio, _analysis_settings(args), progress=_progress_printer("analysing"))
     events = _planner_events(audio, analysis, settings)
     _status(f"asking {settings.model} at {settings.resolved_base_url()} to revise {source}")
     result = revise_llm(current.to_json_dict(), args.revise, audio, analysis, settings,
@@ -284,6 +305,9 @@ def _check_sound(args: argparse.Namespace, layout, layout_path: Path):
     if args.analysis and args.audio:
         raise InputError("give --audio AUDIO or --analysis A.json, not both")
     if args.analysis:
+        if args.kind != "auto" or args.spacing != 40.0:
+            raise InputError("--kind and --spacing say how to analyse the recording; an --analysis JSON is analysed "
+                             "already (analyse it again with 'analyze --kind ...', or give --audio)")
         return Analysis.load_json(args.analysis), None
     audio = Path(args.audio) if args.audio else layout.audio_path(layout_path)
     if audio is None:
@@ -291,7 +315,7 @@ def _check_sound(args: argparse.Namespace, layout, layout_path: Path):
                          "(or --analysis A.json)")
     if not audio.exists():
         raise InputError(f"{audio}: the recording is not there; give it with --audio (or --analysis A.json)")
-    return analyze(audio, progress=_progress_printer("analysing")), audio
+    return analyze(audio, _analysis_settings(args), progress=_progress_printer("analysing")), audio
 
 
 def _print_check(report, heard_from: str, n_sources: int) -> None:
@@ -562,6 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="OUT", help="write the analysis JSON here")
     p.add_argument("--events", action="store_true", help="also say when each source sounds (onset-offset times "
                    "from the separated sources, as the LLM planner is told); --json then holds them as 'events'")
+    _add_hearing_options(p)
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser(
@@ -593,6 +618,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hfov", type=float, default=THIRDS_HFOV_DEG,
                    help=f"offline: camera horizontal field of view in degrees (default {THIRDS_HFOV_DEG:.1f}: "
                    "the ±15° side limits fall on the thirds of the frame)")
+    _add_hearing_options(p)
     llm = p.add_argument_group("LLM planner")
     llm.add_argument("--provider", choices=["openai", "gemini", "vllm"],
                      help="endpoint preset (default: OPENAI_BASE_URL, else OpenAI)")
@@ -645,6 +671,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audition-signal", choices=AUDITION_SIGNALS,
                    help="what each box sounds like: separated (default: its measured source cut out of the "
                    "recording) or test (pink-noise bursts, one rhythm per object; needs no recording)")
+    _add_hearing_options(p)
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser(

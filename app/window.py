@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -43,6 +44,16 @@ from ui.transport import Transport
 from ui.waveform import WaveformView
 
 log = logging.getLogger(__name__)
+
+#: The Analysis → Recording kind entries: the project's ``analysis_settings.kind`` and what the menu says.
+RECORDING_KIND_CHOICES: tuple[tuple[str | None, str], ...] = (
+    (None, "&Detect automatically"),
+    ("binaural", "&Binaural (dummy head, in-ear microphones)"),
+    ("spaced", "&Spaced microphone pair"),
+    ("panpot", "&Pan-pot studio mix"),
+)
+KIND_WORDS = {"binaural": "binaural recording", "spaced": "spaced-pair recording", "panpot": "pan-pot mix",
+              "mono": "mono recording"}
 
 AUDIO_EXTENSIONS = ("wav", "flac", "ogg", "oga", "mp3", "aif", "aiff", "w64", "caf")
 VIDEO_EXTENSIONS = ("mp4", "m4a", "m4v", "mov", "mkv", "webm", "avi", "aac", "opus")
@@ -249,6 +260,7 @@ class StudioWindow(QMainWindow):
         self.addAction(self.cancel_action)
 
         self._build_edit_menu()
+        self._build_analysis_menu()
 
         # --- wiring ----------------------------------------------------------------------------------
         self.transport.openRequested.connect(self.choose_file)
@@ -285,6 +297,8 @@ class StudioWindow(QMainWindow):
         # The project shown (as opened, or a fresh one for a recording): saving writes it with what the studio
         # shows now, and keeps what the studio has no control for (analysis settings, the last render).
         self._project: Any = None
+        # Analysis settings the open recording is being heard again with (set_analysis_options); None otherwise.
+        self._reanalysis: Any = None
         self.recent = RecentFiles()
         self.autosaver = Autosaver(self._project_snapshot)
         self.editor.document.dirtyChanged.connect(self._on_dirty)
@@ -355,6 +369,70 @@ class StudioWindow(QMainWindow):
         view.addSeparator()
         for dock in self.docks.values():
             view.addAction(dock.toggleViewAction())
+
+    def _build_analysis_menu(self) -> None:
+        """How the recording was made, when the detection gets it wrong: the recording kind and a pair's spacing."""
+        menu = self.menuBar().addMenu("&Analysis")
+        kinds = menu.addMenu("Recording &kind")
+        group = QActionGroup(self)
+        group.setExclusive(True)
+        #: kind (None: detect) -> its menu entry.
+        self.kind_actions: dict[str | None, QAction] = {}
+        for kind, text in RECORDING_KIND_CHOICES:
+            action = QAction(text, self)
+            action.setCheckable(True)
+            action.setChecked(kind is None)
+            action.triggered.connect(lambda _checked=False, k=kind: self.set_analysis_options(kind=k))
+            group.addAction(action)
+            kinds.addAction(action)
+            self.kind_actions[kind] = action
+        spacing = QAction("Microphone &spacing of a spaced pair…", self)
+        spacing.triggered.connect(self.ask_spacing)
+        menu.addAction(spacing)
+
+    def _show_analysis_options(self) -> None:
+        """Tick the recording kind the project says (None: detected)."""
+        options = None if self._project is None else self._project.analysis_settings
+        self.kind_actions[None if options is None else options.kind].setChecked(True)
+
+    @Slot()
+    def ask_spacing(self) -> None:
+        """Ask for a spaced pair's microphone distance (cm), then hear the recording again with it."""
+        current = 40.0 if self._project is None else self._project.analysis_settings.spacing_m * 100
+        value, ok = QInputDialog.getDouble(self, "Microphone spacing",
+                                           "Distance between the two microphones of a spaced pair (cm):",
+                                           current, 1.0, 500.0, 1)
+        if ok:
+            self.set_analysis_options(spacing_m=value / 100.0)
+
+    def set_analysis_options(self, **changes: Any) -> None:
+        """Hear the open recording again with changed analysis settings (``kind``: a RecordingKind value, None to
+        detect it; ``spacing_m``). The layout stays and is checked against the new sources; the project keeps the
+        settings. Runs in the background like any analysis, and can be cancelled (nothing changes then)."""
+        from engine.project import Project
+
+        if self.loaded is None:
+            self.status_label.setText("Open a recording first: the recording kind says how it was made.")
+            self._show_analysis_options()
+            return
+        if self.runner.busy:
+            self.status_label.setText("An analysis is under way: wait for it, or cancel it (Esc), first.")
+            self._show_analysis_options()
+            return
+        project = self._project or Project.new(self.loaded.path)
+        try:
+            options = project.analysis_settings.replaced(**changes)
+        except ValueError as exc:
+            self.show_error(f"Those analysis settings cannot be used: {exc}")
+            self._show_analysis_options()
+            return
+        self._reanalysis = options
+        self._pending_path = self.loaded.path
+        log.info("analysing %s again with %s", self.loaded.path, changes)
+        self.runner.start(analysis_task(self.loaded.path, analyze_fn=self.analyze_fn, settings=options.to_engine()))
+        self._set_busy(True)
+        how = "detecting its kind" if options.kind is None else f"as a {KIND_WORDS[options.kind]}"
+        self.status_label.setText(f"Hearing {self.loaded.path.name} again, {how}…")
 
     def shortcuts_text(self) -> str:
         """Every shortcut of the window, one per line (the cheat sheet)."""
@@ -438,6 +516,8 @@ class StudioWindow(QMainWindow):
     def _on_failed(self, exc: BaseException) -> None:
         self._set_busy(False)
         self._restore_previous()
+        self._reanalysis = None
+        self._show_analysis_options()
         self._pending_project, self._pending_project_path = None, None
         self._pending_recovered = False
         self._pending_is_new = False
@@ -459,6 +539,8 @@ class StudioWindow(QMainWindow):
     def _on_cancelled(self) -> None:
         self._set_busy(False)
         self._restore_previous()
+        self._reanalysis = None
+        self._show_analysis_options()
         self._pending_project, self._pending_project_path = None, None
         self._pending_recovered = False
         self._pending_is_new = False
@@ -515,6 +597,9 @@ class StudioWindow(QMainWindow):
         project, self._pending_project = self._pending_project, None
         project_path, self._pending_project_path = self._pending_project_path, None
         is_new, self._pending_is_new = self._pending_is_new, False
+        # The same recording heard again with other analysis settings (set_analysis_options): same place in it.
+        reheard = project is None and self._reanalysis is not None and self._project is not None
+        resume_s = self.position_s if reheard else 0.0
         if is_new:  # saving asks where, and never writes over the project that was open
             self.project_path = None
             self.autosaver.set_project_path(None)
@@ -522,10 +607,15 @@ class StudioWindow(QMainWindow):
             # The project's own layout follows (_show_project); the one shown so far belongs to what was open.
             self.editor.document.set_layout(None)
             self._project = project
+        elif reheard:
+            self._project = self._project.replaced(analysis_settings=self._reanalysis)
+            self.autosaver.mark_dirty()
         else:
             from engine.project import Project
 
             self._project = Project.new(loaded.path)
+        self._reanalysis = None
+        self._show_analysis_options()
         if project_path is not None:
             self.project_path = project_path
             self.recent.add(project_path)
@@ -547,13 +637,17 @@ class StudioWindow(QMainWindow):
         warnings = list(dict.fromkeys([*loaded.audio.warnings, *analysis.warnings]))
         self.banner.setText("⚠ " + "\n⚠ ".join(warnings) if warnings else "")
         self.banner.setVisible(bool(warnings))
+        forced = self._project.analysis_settings.kind
         self.file_label.setText(
             f"{loaded.path.name} — {loaded.audio.sample_rate} Hz, {loaded.audio.channels} ch, "
-            f"{getattr(analysis.kind, 'value', analysis.kind)} recording"
+            f"{getattr(analysis.kind, 'value', analysis.kind)} recording "
+            f"({'detected' if forced is None else 'as set in Analysis → Recording kind'})"
         )
         self._update_title()
         self._update_play_enabled()
-        self._set_position(0.0, smooth=False)
+        self._set_position(resume_s, smooth=False)
+        if reheard and self.player.available and self.player.has_source:
+            self.player.seek(resume_s)
         self.editor.set_recording(loaded.path, analysis, loaded.peaks.duration_s)
         if project is not None:
             self._show_project(project)

@@ -320,3 +320,31 @@ def test_the_llm_planner_is_told_when_each_source_sounds(user_dirs: Path, capsys
                      "--no-cues", *common]) == 0
         assert "finding when each source sounds" not in capsys.readouterr().err
         assert "onset" not in _user_text(server.requests[2].messages[-1])
+
+
+def test_analyze_hears_the_recording_as_the_kind_and_spacing_given(tmp_path: Path, capsys) -> None:
+    """A source at +60° of a 40 cm spaced pair reaches the right microphone 1.01 ms first. Told the pair is 80 cm
+    wide, the same delay is a source at +26°; the kind given is said as given, not as detected."""
+    rate, delay = 48000, round(0.4 * np.sin(np.radians(60)) / 343.0 * 48000)
+    noise = np.random.default_rng(5).standard_normal(2 * rate + delay) * 0.2
+    audio = tmp_path / "pair.wav"
+    sf.write(audio, np.stack([noise[:2 * rate], noise[delay:2 * rate + delay]], axis=1).astype(np.float32), rate)
+
+    def heard(*options: str) -> tuple[dict, str]:
+        out = tmp_path / "a.json"
+        assert main(["analyze", str(audio), "--json", str(out), *options]) == 0
+        return json.loads(out.read_text()), capsys.readouterr().out
+
+    detected, printed = heard()
+    assert detected["recording_kind"] == "spaced" and "(detected, confidence" in printed
+    assert detected["sources"][0]["azimuth_start_deg"] == pytest.approx(60, abs=5)
+    wide, printed = heard("--kind", "spaced", "--spacing", "80")
+    assert "recording: spaced (given with --kind)" in printed
+    assert wide["sources"][0]["azimuth_start_deg"] == pytest.approx(26, abs=5)
+    assert main(["analyze", str(audio), "--spacing", "0"]) == 2
+    assert "--spacing 0" in capsys.readouterr().err
+    analysis = tmp_path / "a.json"
+    layout = tmp_path / "x.vsl.json"
+    assert main(["plan", str(audio), "--out", str(layout), "--kind", "spaced"]) == 0
+    assert main(["check", str(layout), "--analysis", str(analysis), "--kind", "binaural"]) == 2
+    assert "--kind and --spacing say how to analyse the recording" in capsys.readouterr().err

@@ -386,3 +386,53 @@ def test_a_saved_project_keeps_its_planner_render_analysis_and_view_settings(qtb
     assert again.edit_state.onion and not again.edit_state.paths and again.edit_state.selected == (1,)
     assert again.layout.to_json_dict() == project.layout.to_json_dict()
     studio.shutdown()
+
+
+def test_the_recording_kind_set_in_the_analysis_menu_hears_the_recording_again_and_is_saved(
+        qtbot, stereo_wav, tmp_path, monkeypatch) -> None:
+    """When the detection gets the kind of stereo wrong, Analysis → Recording kind hears the recording again as
+    the user says; the layout stays, the file line says so, and the project keeps the choice."""
+    from app.playback import Player
+    from app.window import StudioWindow
+    from engine.project import load_project
+    from tests.gui.conftest import fast_analyze, load_and_wait
+
+    monkeypatch.setenv("SPA2V_DATA_DIR", str(tmp_path / "data"))
+    heard_with: list = []
+
+    def analyze(audio, settings=None, progress=None, is_cancelled=None):
+        heard_with.append(settings)
+        return fast_analyze(audio, settings, progress, is_cancelled)
+
+    studio = StudioWindow(player=Player(stream_factory=lambda *a: None), analyze_fn=analyze)
+    qtbot.addWidget(studio)
+    studio.ask_to_save = False
+    load_and_wait(qtbot, studio, stereo_wav)
+    doc = studio.editor.document
+    qtbot.waitUntil(lambda: doc.layout is not None, timeout=10000)
+    assert heard_with[-1] is None and "(detected)" in studio.file_label.text()
+    assert studio.kind_actions[None].isChecked()
+    before = doc.layout.to_json_dict()
+    studio.seek(1.5)
+
+    with qtbot.waitSignal(studio.runner.finished, timeout=10000):
+        studio.kind_actions["spaced"].trigger()
+    assert heard_with[-1].kind.value == "spaced" and studio.position_s == pytest.approx(1.5, abs=0.01)
+    assert "as set in Analysis" in studio.file_label.text() and studio.kind_actions["spaced"].isChecked()
+    assert doc.layout.to_json_dict() == before  # the layout is the user's work: it stays
+
+    from PySide6.QtWidgets import QInputDialog
+
+    monkeypatch.setattr(QInputDialog, "getDouble", lambda *args: (20.0, True))  # 20 cm typed, OK
+    with qtbot.waitSignal(studio.runner.finished, timeout=10000):
+        studio.ask_spacing()
+    assert heard_with[-1].kind.value == "spaced" and heard_with[-1].spacing_m == pytest.approx(0.2)
+    saved = tmp_path / "scene.spa2v"
+    assert studio._write_project(saved)
+    project, _warnings = load_project(saved)
+    assert project.analysis_settings.kind == "spaced" and project.analysis_settings.spacing_m == pytest.approx(0.2)
+
+    with qtbot.waitSignal(studio.runner.finished, timeout=10000):
+        studio.kind_actions[None].trigger()
+    assert heard_with[-1].kind is None and "(detected)" in studio.file_label.text()
+    studio.shutdown()

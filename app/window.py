@@ -375,7 +375,8 @@ class StudioWindow(QMainWindow):
         menu = self.menuBar().addMenu("&Analysis")
         kinds = menu.addMenu("Recording &kind")
         group = QActionGroup(self)
-        group.setExclusive(True)
+        # One entry ticked at most: a project may also force "mono", which has no entry (nothing ticked then).
+        group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
         #: kind (None: detect) -> its menu entry.
         self.kind_actions: dict[str | None, QAction] = {}
         for kind, text in RECORDING_KIND_CHOICES:
@@ -392,8 +393,9 @@ class StudioWindow(QMainWindow):
 
     def _show_analysis_options(self) -> None:
         """Tick the recording kind the project says (None: detected)."""
-        options = None if self._project is None else self._project.analysis_settings
-        self.kind_actions[None if options is None else options.kind].setChecked(True)
+        kind = None if self._project is None else self._project.analysis_settings.kind
+        for choice, action in self.kind_actions.items():
+            action.setChecked(choice == kind)
 
     @Slot()
     def ask_spacing(self) -> None:
@@ -426,6 +428,9 @@ class StudioWindow(QMainWindow):
             self.show_error(f"Those analysis settings cannot be used: {exc}")
             self._show_analysis_options()
             return
+        if options == project.analysis_settings:
+            self._show_analysis_options()
+            return  # heard that way already
         self._reanalysis = options
         self._pending_path = self.loaded.path
         log.info("analysing %s again with %s", self.loaded.path, changes)

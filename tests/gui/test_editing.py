@@ -394,7 +394,7 @@ def test_the_recording_kind_set_in_the_analysis_menu_hears_the_recording_again_a
     the user says; the layout stays, the file line says so, and the project keeps the choice."""
     from app.playback import Player
     from app.window import StudioWindow
-    from engine.project import load_project
+    from engine.project import load_project, save_project
     from tests.gui.conftest import fast_analyze, load_and_wait
 
     monkeypatch.setenv("SPA2V_DATA_DIR", str(tmp_path / "data"))
@@ -435,4 +435,10 @@ def test_the_recording_kind_set_in_the_analysis_menu_hears_the_recording_again_a
     with qtbot.waitSignal(studio.runner.finished, timeout=10000):
         studio.kind_actions[None].trigger()
     assert heard_with[-1].kind is None and "(detected)" in studio.file_label.text()
+    # A project may force "mono" (no menu entry): it opens, and no kind is ticked.
+    mono = tmp_path / "mono.spa2v"
+    save_project(project.replaced(analysis_settings=project.analysis_settings.replaced(kind="mono")), mono)
+    with qtbot.waitSignal(studio.runner.finished, timeout=10000):
+        studio.open_file(mono)
+    assert heard_with[-1].kind.value == "mono" and not any(a.isChecked() for a in studio.kind_actions.values())
     studio.shutdown()

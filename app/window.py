@@ -299,6 +299,9 @@ class StudioWindow(QMainWindow):
         self._project: Any = None
         # Analysis settings the open recording is being heard again with (set_analysis_options); None otherwise.
         self._reanalysis: Any = None
+        # The analysis settings changed since the project was opened or saved (the layout's changes are the undo
+        # stack's to tell): the title shows "*" and closing asks to save.
+        self._settings_unsaved = False
         self.recent = RecentFiles()
         self.autosaver = Autosaver(self._project_snapshot)
         self.editor.document.dirtyChanged.connect(self._on_dirty)
@@ -619,6 +622,7 @@ class StudioWindow(QMainWindow):
             from engine.project import Project
 
             self._project = Project.new(loaded.path)
+        self._settings_unsaved = reheard
         self._reanalysis = None
         self._show_analysis_options()
         if project_path is not None:
@@ -862,6 +866,7 @@ class StudioWindow(QMainWindow):
         self.recent.add(path)
         self.autosaver.set_project_path(path)
         self.autosaver.mark_saved()
+        self._settings_unsaved = False
         self.editor.document.undo_stack.setClean()
         self.status_label.setText(f"Saved {path.name}")
         self._update_title()
@@ -879,9 +884,13 @@ class StudioWindow(QMainWindow):
     def _on_dirty(self, _dirty: bool) -> None:
         self._update_title()
 
+    def has_unsaved_changes(self) -> bool:
+        """Whether the layout or the analysis settings changed since the project was opened or saved."""
+        return self.editor.document.is_dirty or self._settings_unsaved
+
     def _update_title(self) -> None:
         name = self.project_path.name if self.project_path else (self.loaded.path.name if self.loaded else "")
-        dirty = "*" if self.editor.document.is_dirty else ""
+        dirty = "*" if self.has_unsaved_changes() else ""
         self.setWindowTitle(f"{dirty}{name} — SpA2V Studio" if name else "SpA2V Studio")
 
     # --- playback and the playhead -------------------------------------------------------------------
@@ -965,9 +974,9 @@ class StudioWindow(QMainWindow):
         self.player.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.editor.document.is_dirty and self.isVisible() and self.ask_to_save:
+        if self.has_unsaved_changes() and self.isVisible() and self.ask_to_save:
             answer = QMessageBox.question(
-                self, "SpA2V Studio", "The layout has unsaved changes. Save the project before closing?",
+                self, "SpA2V Studio", "The project has unsaved changes. Save it before closing?",
                 QMessageBox.StandardButton.Save
                 | QMessageBox.StandardButton.Discard
                 | QMessageBox.StandardButton.Cancel,

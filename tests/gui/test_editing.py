@@ -419,6 +419,7 @@ def test_the_recording_kind_set_in_the_analysis_menu_hears_the_recording_again_a
         studio.kind_actions["spaced"].trigger()
     assert heard_with[-1].kind.value == "spaced" and studio.position_s == pytest.approx(1.5, abs=0.01)
     assert "as set in Analysis" in studio.file_label.text() and studio.kind_actions["spaced"].isChecked()
+    assert studio.has_unsaved_changes() and studio.windowTitle().startswith("*")  # closing would ask
     assert doc.layout.to_json_dict() == before  # the layout is the user's work: it stays
 
     from PySide6.QtWidgets import QInputDialog
@@ -428,7 +429,7 @@ def test_the_recording_kind_set_in_the_analysis_menu_hears_the_recording_again_a
         studio.ask_spacing()
     assert heard_with[-1].kind.value == "spaced" and heard_with[-1].spacing_m == pytest.approx(0.2)
     saved = tmp_path / "scene.spa2v"
-    assert studio._write_project(saved)
+    assert studio._write_project(saved) and not studio.has_unsaved_changes()
     project, _warnings = load_project(saved)
     assert project.analysis_settings.kind == "spaced" and project.analysis_settings.spacing_m == pytest.approx(0.2)
 

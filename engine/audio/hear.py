@@ -131,6 +131,11 @@ COMMON_FATE_MIN_CV = 0.15
 MAX_SAMPLE_ABS = 1e6
 
 
+#: A spaced pair's lag search reaches this much beyond its largest ITD (d / c), so a source at 90° is a peak, not
+#: the edge of the range.
+SPACED_LAG_MARGIN = 1.07
+
+
 @dataclass
 class AnalysisSettings:
     """What the analysis does. ``kind`` forces a recording kind instead of detecting it."""
@@ -152,7 +157,10 @@ class AnalysisSettings:
     silence_dbfs: float = -90.0
 
     def cue_settings(self) -> CueSettings:
-        return CueSettings(rate=self.rate, n_fft=self.n_fft, hop_s=self.hop_s)
+        # The GCC searches lags up to a 40 cm pair's; a wider pair's sources at the sides lie further out.
+        widest_ms = SPACED_LAG_MARGIN * self.spacing_m / SPEED_OF_SOUND_M_S * 1e3
+        return CueSettings(rate=self.rate, n_fft=self.n_fft, hop_s=self.hop_s,
+                           max_itd_ms=max(CueSettings.max_itd_ms, widest_ms))
 
 
 # ------------------------------------------------------------------------------- azimuth models

@@ -738,3 +738,17 @@ def test_the_one_channel_meter_measures_a_separated_source_as_the_full_meter_doe
         assert np.array_equal(full[key], mono[key], equal_nan=True), key
     assert np.isnan(mono["pitch_hz"][:40]).all()
     assert np.nanmedian(mono["pitch_hz"][60:140]) == pytest.approx(220, rel=0.03)
+
+
+@pytest.mark.parametrize("azimuth", [60.0, -80.0])
+def test_a_pair_wider_than_40_cm_is_searched_as_far_as_its_lags_reach(tmp_path: Path, azimuth: float) -> None:
+    """An 80 cm pair puts a source at 60° 2.0 ms apart, past the 1.25 ms a 40 cm pair needs: the lag search widens
+    with the spacing given (it stopped at 1.25 ms, and the source came out at -70°, on the wrong side)."""
+    spacing_m = 0.8
+    delay = round(spacing_m * np.sin(np.radians(abs(azimuth))) / 343.0 * RATE)
+    noise = np.random.default_rng(5).standard_normal(2 * RATE + delay) * 0.2
+    early, late = noise[delay:2 * RATE + delay], noise[:2 * RATE]  # the nearer microphone hears it first
+    left, right = (late, early) if azimuth > 0 else (early, late)
+    path = _write(tmp_path / "pair.wav", left, right)
+    [source] = analyze(path, AnalysisSettings(kind=RecordingKind.SPACED, spacing_m=spacing_m)).sources
+    assert source.azimuth_start_deg == pytest.approx(azimuth, abs=5)

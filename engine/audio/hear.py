@@ -19,6 +19,7 @@ from scipy.signal import find_peaks
 
 from engine.audio.io import AudioSource, open_audio, resampled_blocks
 from engine.audio.model import (
+    DEFAULT_SPACING_M,
     Analysis,
     CueFrames,
     Motion,
@@ -147,7 +148,7 @@ class AnalysisSettings:
     #: 1024 samples: a 21 ms window, 47 Hz bins.
     n_fft: int = 1024
     hop_s: float = 0.01
-    spacing_m: float = 0.4  # microphone spacing assumed for spaced pairs
+    spacing_m: float = DEFAULT_SPACING_M  # microphone spacing assumed for spaced pairs
     kind: RecordingKind | None = None
     block_s: float = 20.0
     #: A source moving at least this far (degrees) is moving_left / moving_right.
@@ -1053,6 +1054,7 @@ def analyze(
         kind_confidence=kind_conf,
         warnings=warnings,
         audio_path=str(source.path),
+        spacing_m=settings.spacing_m,
     )
 
 

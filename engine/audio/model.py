@@ -24,6 +24,8 @@ ANALYSIS_VERSION = 1
 
 #: |azimuth| beyond this many degrees is "left" or "right"; within it, "center" (SPEC.md).
 SIDE_THRESHOLD_DEG = 15.0
+#: The microphone spacing (m) a spaced pair is heard with unless told otherwise (a common A-B pair).
+DEFAULT_SPACING_M = 0.4
 
 
 class Side(str, Enum):
@@ -271,6 +273,12 @@ def _band_ild(value: Any, where: str) -> dict[str, list[float]] | None:
     return {"centre_hz": centres.tolist(), "median_db": medians.tolist()}
 
 
+def _spacing(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise InputError(f"{where}: field 'spacing_m' must be a positive number of metres, got {value!r}")
+    return float(value)
+
+
 @dataclass
 class Analysis:
     """Everything the "Hear" stage measured for one recording."""
@@ -291,6 +299,9 @@ class Analysis:
     #: Directions with steady but weak evidence that are not reported as sources (too faint or brief beside the
     #: others): where the consistency check looks before saying a box matches no sound. Ids follow the sources'.
     faint_sources: list[Source] = field(default_factory=list)
+    #: The microphone spacing (m) a spaced pair was heard with: its ITDs map to azimuths through it, and the
+    #: separation and the audition use it too.
+    spacing_m: float = DEFAULT_SPACING_M
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -301,6 +312,7 @@ class Analysis:
             "duration_s": round(float(self.duration_s), 4),
             "recording_kind": self.kind.value,
             "recording_kind_confidence": round(float(self.kind_confidence), 3),
+            "spacing_m": round(float(self.spacing_m), 4),
             "audio_path": self.audio_path,
             "warnings": list(self.warnings),
             "band_ild_db": None if self.band_ild_db is None else {
@@ -353,6 +365,7 @@ class Analysis:
             warnings=[str(w) for w in data.get("warnings", []) or []],
             audio_path=data.get("audio_path"),
             band_ild_db=_band_ild(data.get("band_ild_db"), where),
+            spacing_m=_spacing(data.get("spacing_m", DEFAULT_SPACING_M), where),
         )
 
     def save_json(self, path: str | Path) -> None:

@@ -36,7 +36,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy import fft as sfft
 from scipy import ndimage
 
-from engine.audio.hear import AnalysisSettings, azimuth_from_cues, head_itd_ms, spaced_itd_ms
+from engine.audio.hear import azimuth_from_cues, head_itd_ms, spaced_itd_ms
 from engine.audio.io import load_stereo
 from engine.audio.model import Analysis, RecordingKind, Source, SourceTrack
 from engine.audio.spatial import CueSettings
@@ -53,8 +53,6 @@ PHASE_MAX_HZ = CueSettings().itd_band_hz[1]
 #: The head's ILD changes at least this fast with azimuth (dB per degree) when a level mismatch is
 #: turned into degrees; where the measured ILD flattens (near ±90°) a mismatch still counts.
 MIN_ILD_SLOPE_DB_PER_DEG = 0.15
-#: Microphone spacing assumed for spaced pairs: the analysis's own default (an analysis does not record it).
-SPACING_M = AnalysisSettings().spacing_m
 #: Long recordings are separated in blocks of this length (s), so memory stays bounded.
 BLOCK_S = 30.0
 #: STFT window length, seconds: 1024 samples at 48 kHz, like the analysis (47 Hz bins).
@@ -105,7 +103,7 @@ def separate_sources(stereo: np.ndarray, rate: int, analysis: Analysis,
             raise Cancelled()
         lo, hi = max(0, start - margin), min(n, start + block + margin)
         stop = min(n, start + block)
-        parts = separate_block(samples[lo:hi], rate, lo / rate, sources, analysis.kind)
+        parts = separate_block(samples[lo:hi], rate, lo / rate, sources, analysis.kind, analysis.spacing_m)
         for source_id, part in parts.items():
             out[source_id][start:stop] = part[start - lo : stop - lo]
     return out
@@ -124,7 +122,7 @@ def source_masks(stereo: np.ndarray, rate: int, analysis: Analysis) -> tuple[np.
     n_fft = _window_samples(rate)
     spec = _stft(samples.T, n_fft)
     times = _frame_times_s(spec.shape[-1], n_fft, rate)
-    masks = _masks(spec[0], spec[1], _freqs_hz(n_fft, rate), times, sources, analysis.kind, rate)
+    masks = _masks(spec[0], spec[1], _freqs_hz(n_fft, rate), times, sources, analysis.kind, rate, analysis.spacing_m)
     return masks, times, [s.id for s in sources]
 
 
@@ -208,39 +206,40 @@ def _freqs_hz(n_fft: int, rate: int) -> np.ndarray:
     return np.fft.rfftfreq(n_fft, 1.0 / rate)
 
 
-def _itd_model_ms(kind: RecordingKind, azimuth_deg: np.ndarray) -> np.ndarray:
-    """The ITD (ms) the analysis's model gives a source at ``azimuth_deg`` for a time-delay kind."""
-    return spaced_itd_ms(azimuth_deg, SPACING_M) if kind is RecordingKind.SPACED else head_itd_ms(azimuth_deg)
+def _itd_model_ms(kind: RecordingKind, azimuth_deg: np.ndarray, spacing_m: float) -> np.ndarray:
+    """The ITD (ms) the analysis's model gives a source at ``azimuth_deg`` for a time-delay kind (a spaced pair
+    ``spacing_m`` wide)."""
+    return spaced_itd_ms(azimuth_deg, spacing_m) if kind is RecordingKind.SPACED else head_itd_ms(azimuth_deg)
 
 
 def _mask_block(samples: np.ndarray, rate: int, start_s: float, sources: list[Source],
-                kind: RecordingKind) -> dict[int, np.ndarray]:
+                kind: RecordingKind, spacing_m: float) -> dict[int, np.ndarray]:
     """Separate one stereo block: masks on the mid signal steered to each source, inverse STFT."""
     n_fft, n = _window_samples(rate), samples.shape[0]
     left, right = _stft(samples.T, n_fft)  # each (bins, frames), complex64
     times = _frame_times_s(left.shape[-1], n_fft, rate) + start_s
     freqs = _freqs_hz(n_fft, rate)
-    masks = _masks(left, right, freqs, times, sources, kind, rate)
+    masks = _masks(left, right, freqs, times, sources, kind, rate, spacing_m)
     out = {}
     for k, src in enumerate(sources):
-        mid = _steered_mid(kind, left, right, freqs, sounding_azimuth_deg(src.track, times))
+        mid = _steered_mid(kind, left, right, freqs, sounding_azimuth_deg(src.track, times), spacing_m)
         out[src.id] = _istft(mid * masks[k], n_fft, n).astype(np.float32)
     return out
 
 
 def _steered_mid(kind: RecordingKind, left: np.ndarray, right: np.ndarray, freqs_hz: np.ndarray,
-                 source_az: np.ndarray) -> np.ndarray:
+                 source_az: np.ndarray, spacing_m: float) -> np.ndarray:
     """(L+R)/2 with the channels first aligned on the source's ITD (time-delay kinds, while it sounds)."""
     if kind not in (RecordingKind.SPACED, RecordingKind.BINAURAL):
         return 0.5 * (left + right)
-    itd_s = np.nan_to_num(_itd_model_ms(kind, source_az)) * 1e-3
+    itd_s = np.nan_to_num(_itd_model_ms(kind, source_az, spacing_m)) * 1e-3
     # The right channel leads by the ITD: delay it by half, advance the left by half, then average.
     half = np.exp(1j * (np.pi * np.outer(freqs_hz, itd_s)).astype(np.float32))
     return 0.5 * (left * half + right * np.conj(half))
 
 
 def _masks(left: np.ndarray, right: np.ndarray, freqs_hz: np.ndarray, times_s: np.ndarray,
-           sources: list[Source], kind: RecordingKind, rate: int) -> np.ndarray:
+           sources: list[Source], kind: RecordingKind, rate: int, spacing_m: float) -> np.ndarray:
     """Soft masks ``(sources, bins, frames)``: Gaussian weights on the azimuth distance, rest class included."""
     weights = np.zeros((len(sources), *left.shape), np.float32)
     for k, src in enumerate(sources):
@@ -249,23 +248,23 @@ def _masks(left: np.ndarray, right: np.ndarray, freqs_hz: np.ndarray, times_s: n
         if not sounding.any():
             continue
         distance = _distance_deg(kind, left[:, sounding], right[:, sounding], freqs_hz,
-                                 source_az[sounding], rate)
+                                 source_az[sounding], rate, spacing_m)
         weights[k][:, sounding] = np.exp(-0.5 * (distance / MASK_WIDTH_DEG) ** 2)
     rest = math.exp(-0.5 * (REST_DISTANCE_DEG / MASK_WIDTH_DEG) ** 2)
     return weights / np.maximum(weights.sum(axis=0), rest)
 
 
 def _distance_deg(kind: RecordingKind, left: np.ndarray, right: np.ndarray, freqs_hz: np.ndarray,
-                  source_az: np.ndarray, rate: int) -> np.ndarray:
+                  source_az: np.ndarray, rate: int, spacing_m: float) -> np.ndarray:
     """|azimuth a bin's cue points to − the source's azimuth| (degrees), bins x frames."""
     power_l = left.real**2 + left.imag**2
     power_r = right.real**2 + right.imag**2
     ild_db = 10 * np.log10((power_r + EPS) / (power_l + EPS))
     if kind is RecordingKind.PANPOT:
         # The pan-pot model reads the level balance only (the ITD argument is not used).
-        bin_az = azimuth_from_cues(kind, ild_db, ild_db, SPACING_M)
+        bin_az = azimuth_from_cues(kind, ild_db, ild_db, spacing_m)
         return np.abs(bin_az - source_az[None, :])
-    distance = _phase_distance_deg(kind, left * np.conj(right), freqs_hz, source_az)
+    distance = _phase_distance_deg(kind, left * np.conj(right), freqs_hz, source_az, spacing_m)
     if kind is RecordingKind.BINAURAL:
         high = freqs_hz > PHASE_MAX_HZ
         distance[high] = _level_distance_deg(ild_db[high], rate, np.flatnonzero(high), source_az)
@@ -273,17 +272,17 @@ def _distance_deg(kind: RecordingKind, left: np.ndarray, right: np.ndarray, freq
 
 
 def _phase_distance_deg(kind: RecordingKind, cross: np.ndarray, freqs_hz: np.ndarray,
-                        source_az: np.ndarray) -> np.ndarray:
+                        source_az: np.ndarray, spacing_m: float) -> np.ndarray:
     """Azimuth distance from the interaural phase, taking the period nearest the source's own ITD.
 
     ``cross = L·conj(R)`` has phase ``−ω·ITD`` for a source whose sound reaches the right first by ITD.
     """
     omega = (2 * np.pi * np.maximum(freqs_hz, freqs_hz[1] / 2))[:, None].astype(np.float32)  # DC: half a bin up
-    source_itd_s = (_itd_model_ms(kind, source_az) * 1e-3).astype(np.float32)[None, :]
+    source_itd_s = (_itd_model_ms(kind, source_az, spacing_m) * 1e-3).astype(np.float32)[None, :]
     residual = np.angle(cross) + omega * source_itd_s
     residual = (residual + np.pi) % (2 * np.pi) - np.pi  # wrapped to [−π, π)
     bin_itd_ms = (source_itd_s - residual / omega) * 1e3
-    bin_az = azimuth_from_cues(kind, bin_itd_ms, bin_itd_ms, SPACING_M)
+    bin_az = azimuth_from_cues(kind, bin_itd_ms, bin_itd_ms, spacing_m)
     return np.abs(bin_az - source_az[None, :])
 
 
@@ -318,7 +317,7 @@ def _head_ild_table(rate: int, n_fft: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _share_block(samples: np.ndarray, rate: int, start_s: float, sources: list[Source],
-                 kind: RecordingKind) -> dict[int, np.ndarray]:
+                 kind: RecordingKind, spacing_m: float) -> dict[int, np.ndarray]:
     """A mono block: each source gets the signal scaled by its share of the tracks' power at each moment."""
     mono = samples.mean(axis=1)
     times = start_s + np.arange(samples.shape[0]) / rate

@@ -37,8 +37,8 @@ from scipy.ndimage import uniform_filter1d
 from scipy.optimize import linear_sum_assignment
 from scipy.signal import lfilter
 
-from engine.audio.model import Analysis, RecordingKind
-from engine.audition.separate import SPACING_M, separate_sources
+from engine.audio.model import DEFAULT_SPACING_M, Analysis, RecordingKind
+from engine.audition.separate import separate_sources
 from engine.errors import InputError
 from engine.fileio import atomic_write_bytes
 from engine.layout.interp import boxes_at_times
@@ -114,8 +114,8 @@ def audition_layout(
 
     ``n`` is the recording's length (``stereo``), else the analysis's duration, else the layout's.
     ``kind`` (``binaural``, ``spaced``, ``panpot``) is the stereo the boxes are rendered with; by default the
-    analysis's recording kind (binaural for a mono recording or without an analysis). A spaced pair is
-    :data:`~engine.audition.separate.SPACING_M` wide, as the analysis assumes. ``signal`` is
+    analysis's recording kind (binaural for a mono recording or without an analysis). A spaced pair is as wide as
+    the analysis heard it (``Analysis.spacing_m``; 40 cm without an analysis). ``signal`` is
     ``"separated"`` (needs ``stereo`` and ``analysis``) or ``"test"`` (see the module docstring). ``camera``
     defaults to the planner's camera on the layout's canvas. ``separated_sources``: :func:`separate_sources` of
     this ``stereo`` and ``analysis`` when the caller keeps it between auditions (None: separated here).
@@ -136,6 +136,7 @@ def audition_layout(
     if analysis is not None and stereo is not None and signal == "separated":
         separated = _separated_by_object(layout, analysis, stereo, rate, camera, separated_sources)
     hrirs = default_hrirs(rate) if kind == "binaural" else None
+    spacing_m = analysis.spacing_m if analysis is not None else DEFAULT_SPACING_M
     out = np.zeros((n, 2), np.float32)
     block = _block_samples(rate)
     for index, path in enumerate(object_paths(layout, times_s, camera)):
@@ -149,7 +150,7 @@ def audition_layout(
             stop = min(n, start + block)
             out[start:stop] += place_sound(dry, rate, times_s, path.azimuth_deg, path.distance_m,
                                            path.present.astype(np.float64), kind, hrirs=hrirs,
-                                           start=start, stop=stop)
+                                           spacing_m=spacing_m, start=start, stop=stop)
     peak = float(np.max(np.abs(out), initial=0.0))
     if peak > 0:
         out *= np.float32(10 ** (PEAK_DBFS / 20) / peak)
@@ -246,7 +247,7 @@ def place_sound(
     kind: str,
     *,
     hrirs: HrirSet | None = None,
-    spacing_m: float = SPACING_M,
+    spacing_m: float = DEFAULT_SPACING_M,
     start: int = 0,
     stop: int | None = None,
 ) -> np.ndarray:

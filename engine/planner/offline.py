@@ -217,8 +217,7 @@ def _own_bins_statement(analysis: Analysis, azimuth_deg: float) -> str:
         angle = math.radians((azimuth_deg + 90.0) / 2.0)
         ild = 20 * math.log10(max(math.sin(angle), 1e-6) / max(math.cos(angle), 1e-6))
         return f"its own time-frequency bins are louder on the {side} by {abs(ild):.1f} dB"
-    spacing_m = AnalysisSettings().spacing_m
-    itd = float(spaced_itd_ms(azimuth_deg, spacing_m) if kind == "spaced" else head_itd_ms(azimuth_deg))
+    itd = float(spaced_itd_ms(azimuth_deg, analysis.spacing_m) if kind == "spaced" else head_itd_ms(azimuth_deg))
     return f"its own time-frequency bins reach the {side} ear {abs(itd):.2f} ms earlier"
 
 

@@ -330,3 +330,26 @@ def test_audition_of_a_bench_truth_is_heard_on_the_recordings_sides(tmp_path: Pa
     # nearer (1.2 m) than the recording had it (1.7 m), and the violin, read back at its true 3.7 m, comes out 10 dB
     # under it: heard on its side, but among the faint candidates.
     assert {s.side for s in heard.sources + heard.faint_sources} == {s.side for s in original.sources}
+
+
+def test_a_spaced_pair_is_auditioned_and_separated_as_wide_as_the_analysis_heard_it() -> None:
+    """An 80 cm pair puts twice the 40 cm pair's time difference between the microphones; the audition renders a box
+    with the spacing the analysis was made with, and the separation reads the bins' phases through it."""
+    seconds = 1.0
+    layout = _layout(seconds, {0: ("person", [30.0] * 2, [3.0] * 2)})
+    azimuth = spatial.box_azimuth_deg(np.array([(sum(Camera().box(30.0, 3.0, "person")[::2])) / 2]), Camera())[0]
+    for spacing_m in (0.4, 0.8):
+        analysis = _analysis([_source(0, azimuth, seconds)], seconds, RecordingKind.SPACED)
+        analysis.spacing_m = spacing_m
+        heard = audition_layout(layout, analysis, None, RATE, signal="test")
+        assert _itd_ms(heard) == pytest.approx(spacing_m * np.sin(np.radians(azimuth)) / 343 * 1e3, abs=0.03)
+    # A tone 1.0 ms later on the left is a source at 30° of an 80 cm pair (d·sin θ / c), not of a 40 cm one.
+    tone = _tone(300.0, seconds)
+    delay = round(0.8 * np.sin(np.radians(30.0)) / 343 * RATE)
+    stereo = np.stack([np.r_[np.zeros(delay), tone[:-delay]], tone], axis=1)
+    shares = {}
+    for spacing_m in (0.4, 0.8):
+        analysis = _analysis([_source(0, 30.0, seconds)], seconds, RecordingKind.SPACED)
+        analysis.spacing_m = spacing_m
+        shares[spacing_m] = float(np.mean(source_masks(stereo, RATE, analysis)[0][0][5:8, 10:-10]))
+    assert shares[0.8] > 0.9 > shares[0.4]

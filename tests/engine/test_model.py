@@ -68,9 +68,21 @@ def test_faint_sources_round_trip_and_are_optional(tmp_path) -> None:
     assert Analysis.load_json(tmp_path / "old.json").faint_sources == []
 
 
+def test_a_spaced_pairs_spacing_round_trips_and_defaults_to_40_cm(tmp_path) -> None:
+    analysis = _analysis()
+    analysis.spacing_m = 0.8
+    analysis.save_json(tmp_path / "a.json")
+    assert Analysis.load_json(tmp_path / "a.json").spacing_m == 0.8
+    older = analysis.to_dict()
+    del older["spacing_m"]  # analyses written before it was kept
+    (tmp_path / "old.json").write_text(json.dumps(older))
+    assert Analysis.load_json(tmp_path / "old.json").spacing_m == 0.4
+
+
 @pytest.mark.parametrize(
     "mutate,field",
     [
+        (lambda d: d.update(spacing_m=0), "'spacing_m' must be a positive number of metres"),
         (lambda d: d.update(faint_sources={"id": 1}), "'faint_sources' must be a list"),
         (lambda d: d.update(format="something"), "'format'"),
         (lambda d: d.update(version=7), "'version'"),

@@ -71,17 +71,19 @@ def _add_hearing_options(p: argparse.ArgumentParser) -> None:
                    help="how the recording was made: binaural (a dummy head or in-ear microphones), spaced (two "
                    "microphones apart), panpot (a studio mix panned by level); auto detects it (default)")
     p.add_argument("--spacing", type=float, metavar="CM", default=40.0,
-                   help="spaced pairs: the distance between the microphones in cm (default 40)")
+                   help="spaced pairs: the distance between the microphones in cm (default 40; 1 to 500)")
 
 
 def _analysis_settings(args: argparse.Namespace):
     """The :class:`~engine.audio.hear.AnalysisSettings` of ``--kind`` and ``--spacing``."""
     from engine.audio.hear import AnalysisSettings
-    from engine.audio.model import RecordingKind
+    from engine.audio.model import SPACING_RANGE_M, RecordingKind
 
     kind, spacing_cm = getattr(args, "kind", "auto"), getattr(args, "spacing", 40.0)
-    if not 1.0 <= spacing_cm <= 500.0:  # NaN fails too
-        raise InputError(f"--spacing {spacing_cm:g}: give the microphones' distance in cm, between 1 and 500")
+    low, high = (100 * m for m in SPACING_RANGE_M)
+    if not low <= spacing_cm <= high:  # NaN fails too
+        raise InputError(f"--spacing {spacing_cm:g}: give the microphones' distance in cm, between {low:g} and "
+                         f"{high:g}")
     return AnalysisSettings(kind=None if kind == "auto" else RecordingKind(kind), spacing_m=spacing_cm / 100.0)
 
 

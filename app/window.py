@@ -403,10 +403,13 @@ class StudioWindow(QMainWindow):
     @Slot()
     def ask_spacing(self) -> None:
         """Ask for a spaced pair's microphone distance (cm), then hear the recording again with it."""
-        current = 40.0 if self._project is None else self._project.analysis_settings.spacing_m * 100
+        from engine.audio.model import DEFAULT_SPACING_M, SPACING_RANGE_M
+
+        spacing_m = DEFAULT_SPACING_M if self._project is None else self._project.analysis_settings.spacing_m
+        low, high = (100 * m for m in SPACING_RANGE_M)
         value, ok = QInputDialog.getDouble(self, "Microphone spacing",
                                            "Distance between the two microphones of a spaced pair (cm):",
-                                           current, 1.0, 500.0, 1)
+                                           100 * spacing_m, low, high, 1)
         if ok:
             self.set_analysis_options(spacing_m=value / 100.0)
 

@@ -57,6 +57,7 @@ from pydantic import (
     field_validator,
 )
 
+from engine.audio.model import DEFAULT_SPACING_M, SPACING_RANGE_M
 from engine.errors import InputError
 from engine.fileio import atomic_write_text, read_json_file
 from engine.layout.model import VSL_FORMAT, VSL_VERSION, VideoLayout, quoted, validation_message
@@ -226,7 +227,7 @@ class AnalysisOptions(_Section):
     rate: PositiveInt = 48000
     n_fft: PositiveInt = 1024
     hop_s: PositiveFloat = 0.01
-    spacing_m: PositiveFloat = 0.4
+    spacing_m: Annotated[FiniteFloat, _within(*SPACING_RANGE_M)] = DEFAULT_SPACING_M
     kind: Literal["binaural", "spaced", "panpot", "mono"] | None = None
     block_s: PositiveFloat = 20.0
     sweep_deg: NonNegativeFloat = 20.0

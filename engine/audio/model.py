@@ -24,8 +24,10 @@ ANALYSIS_VERSION = 1
 
 #: |azimuth| beyond this many degrees is "left" or "right"; within it, "center" (SPEC.md).
 SIDE_THRESHOLD_DEG = 15.0
-#: The microphone spacing (m) a spaced pair is heard with unless told otherwise (a common A-B pair).
+#: The microphone spacing (m) a spaced pair is heard with unless told otherwise (a common A-B pair), and the
+#: spacings a user may give: a pair's time differences grow with it, and so does the lag range searched.
 DEFAULT_SPACING_M = 0.4
+SPACING_RANGE_M = (0.01, 5.0)
 
 
 class Side(str, Enum):

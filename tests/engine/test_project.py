@@ -183,6 +183,7 @@ def test_a_file_from_a_newer_version_says_so(tmp_path: Path) -> None:
         ({"planner": {"labels": ["car", ""]}}, "planner.labels[1]", "must not be empty"),
         ({"analysis_settings": {"hop_s": "fast"}}, "analysis_settings.hop_s", "a number"),
         ({"analysis_settings": {"kind": "stereo"}}, "analysis_settings.kind", "'binaural'"),
+        ({"analysis_settings": {"spacing_m": 100.0}}, "analysis_settings.spacing_m", "[0.01, 5]"),
         ({"edit_state": {"time_s": -1.0}}, "edit_state.time_s", "at least 0"),
         ({"edit_state": {"objects": {"car": {}}}}, "edit_state.objects", "object ids"),
         ({"edit_state": {"objects": {"2": {"colour": "red"}}}}, "edit_state.objects[2].colour", "#rrggbb"),

@@ -276,8 +276,9 @@ def _band_ild(value: Any, where: str) -> dict[str, list[float]] | None:
 
 
 def _spacing(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise InputError(f"{where}: field 'spacing_m' must be a positive number of metres, got {value!r}")
+    low, high = SPACING_RANGE_M
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:  # NaN fails too
+        raise InputError(f"{where}: field 'spacing_m' must be a number of metres in [{low:g}, {high:g}], got {value!r}")
     return float(value)
 
 

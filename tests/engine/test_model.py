@@ -82,7 +82,7 @@ def test_a_spaced_pairs_spacing_round_trips_and_defaults_to_40_cm(tmp_path) -> N
 @pytest.mark.parametrize(
     "mutate,field",
     [
-        (lambda d: d.update(spacing_m=0), "'spacing_m' must be a positive number of metres"),
+        (lambda d: d.update(spacing_m=0), "'spacing_m' must be a number of metres in [0.01, 5]"),
         (lambda d: d.update(faint_sources={"id": 1}), "'faint_sources' must be a list"),
         (lambda d: d.update(format="something"), "'format'"),
         (lambda d: d.update(version=7), "'version'"),

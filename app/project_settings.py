@@ -13,7 +13,8 @@ from engine.project import PlannerOptions, RenderOptions
 from ui.planner_panel import PlanSettings
 from ui.render_panel import RenderSettingsForm
 
-#: The sampler a render uses when the project names none (the render panel's default).
+#: The sampler a render uses when the project names none (engine.generator.schedulers.DEFAULT_SCHEDULER, not
+#: imported here: that pulls in torch).
 DEFAULT_SCHEDULER = "ddim"
 
 
@@ -48,7 +49,9 @@ def render_options(form: RenderSettingsForm, base: RenderOptions | None = None) 
         generator=form.generator, model=form.model.strip() or None,
         motion_adapter=form.motion_adapter.strip() or None, steps=form.steps, guidance=form.guidance,
         seed=form.seed, fps=form.fps, frames=form.frames or None, size=[int(form.width), int(form.height)],
-        grounding=form.grounding, grounding_strength=form.grounding_strength, scheduler=form.scheduler or None)
+        grounding=form.grounding, grounding_strength=form.grounding_strength,
+        # The generator's own sampler stays unnamed (None) in a project that named none.
+        scheduler=None if form.scheduler in ("", DEFAULT_SCHEDULER) and base.scheduler is None else form.scheduler)
 
 
 def render_form(options: RenderOptions, device: str = "auto") -> RenderSettingsForm:

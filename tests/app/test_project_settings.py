@@ -38,3 +38,9 @@ def test_render_settings_go_to_the_project_and_come_back_the_same() -> None:
 def test_a_value_the_project_refuses_is_a_value_error() -> None:
     with pytest.raises(ValueError):
         render_options(RenderSettingsForm(width=100))  # not a multiple of 8
+
+
+def test_a_project_that_names_no_sampler_keeps_naming_none_until_another_is_chosen() -> None:
+    assert render_options(RenderSettingsForm(scheduler="ddim"), RenderOptions()).scheduler is None
+    assert render_options(RenderSettingsForm(scheduler="euler"), RenderOptions()).scheduler == "euler"
+    assert render_options(RenderSettingsForm(scheduler="ddim"), RenderOptions(scheduler="lcm")).scheduler == "ddim"

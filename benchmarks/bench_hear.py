@@ -87,6 +87,7 @@ def _score_scene(truth: dict, analysis) -> dict:
         "kind": truth["kind"],
         "reverb": "reverberant" if truth.get("rt60_s", 0) > 0 else "dry",
         "category": truth["category"],
+        "kind_heard": analysis.kind.value,
         "n_true": len(gt_sources),
         "n_pred": len(predicted),
         "pred": [(s.side.value, s.motion.value, round(s.azimuth_start_deg), round(s.azimuth_end_deg))
@@ -131,10 +132,12 @@ def summarise_quality(result: dict) -> dict:
                 "side": pct([r for r in items if r["category"] == "single_stationary"], "side_ok"),
                 "motion": pct([r for r in items if r["n_true"] == 1], "motion_ok"),
                 "pairs": pct([r for r in items if r["n_true"] == 2], "sides_ok"),
+                "kind": 100.0 * sum(r["kind_heard"] == kind for r in items) / len(items),
             }
             for (kind, reverb), items in sorted(by_kind.items())
         },
         "motion_confusion": motion_confusion,
+        "kind_right": (sum(r["kind_heard"] == r["kind"] for r in rows), len(rows)),
         "failures": [r for r in rows if not (r.get("side_ok", True) and r.get("motion_ok", True)
                                              and r.get("sides_ok", True))],
     }
@@ -243,17 +246,18 @@ def render_report(summary: dict, quality: dict, speed: dict | None, args) -> str
         f"{status(s_both, 85)} |",
         "",
         "By recording kind and room (percent correct: side of stationary singles, motion of singles, "
-        "two-source count and sides):",
+        "two-source count and sides, and the recording kind detected as what it is):",
         "",
-        "| kind / room | scenes | side | motion | two sources |",
-        "| --- | --- | --- | --- | --- |",
+        "| kind / room | scenes | side | motion | two sources | kind detected |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     def cell(value: float) -> str:
         return "–" if value != value else f"{value:.0f}%"
 
     for name, row in summary["by_kind"].items():
         lines.append(
-            f"| {name} | {row['scenes']} | {cell(row['side'])} | {cell(row['motion'])} | {cell(row['pairs'])} |"
+            f"| {name} | {row['scenes']} | {cell(row['side'])} | {cell(row['motion'])} | {cell(row['pairs'])} | "
+            f"{cell(row['kind'])} |"
         )
     lines += ["", "Motion confusion for single sources (true → predicted: count):", ""]
     for (truth, pred), count in sorted(summary["motion_confusion"].items()):
@@ -282,6 +286,9 @@ def render_report(summary: dict, quality: dict, speed: dict | None, args) -> str
                   f"motion ≥ 90% {met('motion_single', 90)} of {len(every)}, count and sides ≥ 85% "
                   f"{met('count_and_sides_pairs', 85)} of {len(every)}. With {n_side} stationary singles and "
                   f"{n_pairs} pairs per set, one scene moves a figure by {100 / max(n_side, 1):.1f} points."]
+        right, total = (sum(o["kind_right"][i] for o in every) for i in (0, 1))
+        lines += ["", f"Recording kind detected as what it is: {right} of {total} recordings over the {len(every)} "
+                  "sets (the rest can be set by hand: `--kind`, Analysis → Recording kind)."]
     rtf = quality["audio_s"] / max(quality["analyse_s"], 1e-9)
     lines += [
         "",

@@ -70,21 +70,22 @@ def _add_hearing_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kind", choices=RECORDING_KINDS, default="auto",
                    help="how the recording was made: binaural (a dummy head or in-ear microphones), spaced (two "
                    "microphones apart), panpot (a studio mix panned by level); auto detects it (default)")
-    p.add_argument("--spacing", type=float, metavar="CM", default=40.0,
+    p.add_argument("--spacing", type=float, metavar="CM",
                    help="spaced pairs: the distance between the microphones in cm (default 40; 1 to 500)")
 
 
 def _analysis_settings(args: argparse.Namespace):
     """The :class:`~engine.audio.hear.AnalysisSettings` of ``--kind`` and ``--spacing``."""
     from engine.audio.hear import AnalysisSettings
-    from engine.audio.model import SPACING_RANGE_M, RecordingKind
+    from engine.audio.model import DEFAULT_SPACING_M, SPACING_RANGE_M, RecordingKind
 
-    kind, spacing_cm = getattr(args, "kind", "auto"), getattr(args, "spacing", 40.0)
+    spacing_cm = 100 * DEFAULT_SPACING_M if args.spacing is None else args.spacing
     low, high = (100 * m for m in SPACING_RANGE_M)
     if not low <= spacing_cm <= high:  # NaN fails too
         raise InputError(f"--spacing {spacing_cm:g}: give the microphones' distance in cm, between {low:g} and "
                          f"{high:g}")
-    return AnalysisSettings(kind=None if kind == "auto" else RecordingKind(kind), spacing_m=spacing_cm / 100.0)
+    kind = None if args.kind == "auto" else RecordingKind(args.kind)
+    return AnalysisSettings(kind=kind, spacing_m=spacing_cm / 100.0)
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -307,7 +308,7 @@ def _check_sound(args: argparse.Namespace, layout, layout_path: Path):
     if args.analysis and args.audio:
         raise InputError("give --audio AUDIO or --analysis A.json, not both")
     if args.analysis:
-        if args.kind != "auto" or args.spacing != 40.0:
+        if args.kind != "auto" or args.spacing is not None:
             raise InputError("--kind and --spacing say how to analyse the recording; an --analysis JSON is analysed "
                              "already (analyse it again with 'analyze --kind ...', or give --audio)")
         return Analysis.load_json(args.analysis), None

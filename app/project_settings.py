@@ -13,10 +13,6 @@ from engine.project import PlannerOptions, RenderOptions
 from ui.planner_panel import PlanSettings
 from ui.render_panel import RenderSettingsForm
 
-#: The sampler a render uses when the project names none (engine.generator.schedulers.DEFAULT_SCHEDULER, not
-#: imported here: that pulls in torch).
-DEFAULT_SCHEDULER = "ddim"
-
 
 def planner_options(settings: PlanSettings) -> PlannerOptions:
     """The project's planner section for what the planner panel shows."""
@@ -50,8 +46,9 @@ def render_options(form: RenderSettingsForm, base: RenderOptions | None = None) 
         motion_adapter=form.motion_adapter.strip() or None, steps=form.steps, guidance=form.guidance,
         seed=form.seed, fps=form.fps, frames=form.frames or None, size=[int(form.width), int(form.height)],
         grounding=form.grounding, grounding_strength=form.grounding_strength,
-        # The generator's own sampler stays unnamed (None) in a project that named none.
-        scheduler=None if form.scheduler in ("", DEFAULT_SCHEDULER) and base.scheduler is None else form.scheduler)
+        # The generator's own sampler (the panel's default) stays unnamed (None) in a project that named none.
+        scheduler=None if form.scheduler in ("", RenderSettingsForm.scheduler) and base.scheduler is None
+        else form.scheduler)
 
 
 def render_form(options: RenderOptions, device: str = "auto") -> RenderSettingsForm:
@@ -61,5 +58,5 @@ def render_form(options: RenderOptions, device: str = "auto") -> RenderSettingsF
         generator=options.generator, model=options.model or "", motion_adapter=options.motion_adapter or "",
         steps=options.steps, guidance=options.guidance, seed=options.seed, fps=options.fps,
         frames=options.frames or 0, width=width, height=height, grounding=options.grounding,
-        grounding_strength=options.grounding_strength, scheduler=options.scheduler or DEFAULT_SCHEDULER,
+        grounding_strength=options.grounding_strength, scheduler=options.scheduler or RenderSettingsForm.scheduler,
         device=device)

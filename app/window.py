@@ -52,8 +52,6 @@ RECORDING_KIND_CHOICES: tuple[tuple[str | None, str], ...] = (
     ("spaced", "&Spaced microphone pair"),
     ("panpot", "&Pan-pot studio mix"),
 )
-KIND_WORDS = {"binaural": "binaural recording", "spaced": "spaced-pair recording", "panpot": "pan-pot mix",
-              "mono": "mono recording"}
 
 AUDIO_EXTENSIONS = ("wav", "flac", "ogg", "oga", "mp3", "aif", "aiff", "w64", "caf")
 VIDEO_EXTENSIONS = ("mp4", "m4a", "m4v", "mov", "mkv", "webm", "avi", "aac", "opus")
@@ -442,7 +440,7 @@ class StudioWindow(QMainWindow):
         log.info("analysing %s again with %s", self.loaded.path, changes)
         self.runner.start(analysis_task(self.loaded.path, analyze_fn=self.analyze_fn, settings=options.to_engine()))
         self._set_busy(True)
-        how = "detecting its kind" if options.kind is None else f"as a {KIND_WORDS[options.kind]}"
+        how = "detecting its kind" if options.kind is None else f"as a {options.kind} recording"
         self.status_label.setText(f"Hearing {self.loaded.path.name} again, {how}…")
 
     def shortcuts_text(self) -> str:

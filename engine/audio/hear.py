@@ -561,16 +561,16 @@ def _steady_faint_sources(smooth: np.ndarray, active: np.ndarray, tracks: list[_
     floor = float(np.median(mean))
     peaks, props = find_peaks(np.r_[0.0, mean, 0.0], height=floor + height, prominence=height)
     found = []
-    centres = [np.asarray(t.az, dtype=float) for t in tracks]
+    paths = [np.asarray(t.az, dtype=float) for t in tracks]
     for p in peaks[np.argsort(-props["peak_heights"])]:
         az = float(AZIMUTH_GRID_DEG[min(max(p - 1, 0), mean.size - 1)])
-        if all(np.min(np.abs(az - c)) >= STEADY_APART_DEG for c in centres):
+        if all(np.min(np.abs(az - path)) >= STEADY_APART_DEG for path in paths):
             idx = np.flatnonzero(active)
             heights = smooth[idx, min(max(p - 1, 0), mean.size - 1)]
             totals = np.maximum(smooth[idx].sum(axis=1), 1e-12)
             found.append(_Track(seg=list(idx), az=[az] * idx.size, height=list(heights),
                                 share=list(np.clip(heights / totals * 10, 0.01, 1.0)), steady=True))
-            centres.append(az)
+            paths.append(np.array([az]))  # a source found is a (still) path too
     return found
 
 
@@ -601,21 +601,20 @@ def drop_ghost_tracks(tracks: list[_Track], evidence: np.ndarray, seg: Segments,
         weights, freqs, model = seg.itd_bin_w, seg.itd_freqs_hz, head_itd_ms(grid)
         phasors = seg.itd_bin_x
 
-    def column(az: float) -> int:
-        return int(np.clip(round(az - grid[0]), 0, len(grid) - 1))
-
+    # Each track's azimuth-grid column in each of its segments, looked up once for both passes.
+    where = {id(tr): dict(zip(tr.seg, _grid_columns(np.asarray(tr.az)).tolist(), strict=True)) for tr in tracks}
     kept: list[_Track] = []
     for candidate in sorted(tracks, key=lambda t: -sum(t.height)):
         ghost = False
-        cand_az = dict(zip(candidate.seg, candidate.az, strict=True))
+        cand_cols = where[id(candidate)]
         for main in kept:
-            main_az = dict(zip(main.seg, main.az, strict=True))
-            shared = [j for j in candidate.seg if j in main_az]
+            main_cols = where[id(main)]
+            shared = [j for j in candidate.seg if j in main_cols]
             if len(shared) < max(2, 0.5 * len(candidate.seg)):
                 continue
             visible = explained = 0
             for j in shared:
-                a_col, b_col = column(main_az[j]), column(cand_az[j])
+                a_col, b_col = main_cols[j], cand_cols[j]
                 offset_ms = model[b_col] - model[a_col]
                 if abs(offset_ms) < GHOST_MIN_OFFSET_MS or evidence[j, a_col] <= 0:
                     continue
@@ -634,20 +633,20 @@ def drop_ghost_tracks(tracks: list[_Track], evidence: np.ndarray, seg: Segments,
         if not ghost:
             kept.append(candidate)
     if phasors is not None:
-        kept = _drop_joint_ghosts(kept, evidence, phasors, freqs, model)
+        kept = _drop_joint_ghosts(kept, where, evidence, phasors, freqs, model)
     return sorted(kept, key=lambda t: np.median(t.az))
 
 
-def _drop_joint_ghosts(tracks: list[_Track], evidence: np.ndarray, phasors: np.ndarray, freqs_hz: np.ndarray,
-                       lag_of_column: np.ndarray) -> list[_Track]:
+def _drop_joint_ghosts(tracks: list[_Track], where: dict[int, dict[int, int]], evidence: np.ndarray,
+                       phasors: np.ndarray, freqs_hz: np.ndarray, lag_of_column: np.ndarray) -> list[_Track]:
     """Remove tracks that two or more other tracks' sidelobes explain together (GHOST_JOINT_RESIDUAL).
 
-    Aliases go both ways (if B stands on A's sidelobe, A stands on B's), so the strongest track is never removed,
-    and each round removes only the track best explained, then looks again without it. A track is judged only where
-    at least two others sound and on at least half of its segments.
+    ``where`` maps each track (by ``id``) to its azimuth-grid column in each of its segments. Aliases go both ways
+    (if B stands on A's sidelobe, A stands on B's), so the strongest track is never removed, and each round removes
+    only the track best explained, then looks again without it. A track is judged only where at least two others
+    sound and on at least half of its segments.
     """
     kept = list(tracks)
-    where = {id(tr): dict(zip(tr.seg, _grid_columns(np.asarray(tr.az)), strict=True)) for tr in kept}
     while len(kept) >= 3:
         strongest = max(kept, key=lambda tr: sum(tr.height))
         explained_share = []

@@ -19,14 +19,18 @@ dragged). From the file, two boxes on one side and two sounds on opposite sides 
 wrong one, so "layout flagged" and "the moved object itself flagged" are reported apart.
 
 Scenes where the analysis finds no source at all are counted apart. Times: one check of a layout from scratch
-(matching and every keyframe), and ``Checker.box_check`` (one dragged box), median over the set.
+(matching and every keyframe), and ``Checker.box_check`` (one dragged box), median over the set. ``--compare REV[,REV]``
+also times the same checks with the check code of earlier commits (each exported with ``git archive``), in child
+processes pinned to one core next to one running this tree, in the same run: the ratio is the speed change.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +43,12 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.bench_hear import machine_description, update_benchmarks_md  # noqa: E402
+from benchmarks.bench_hear import (  # noqa: E402
+    SINGLE_THREAD_ENV,
+    export_revision,
+    machine_description,
+    update_benchmarks_md,
+)
 from engine.audio.model import Analysis  # noqa: E402
 from engine.check.consistency import Checker, CheckReport, box_direction, camera_for  # noqa: E402
 from engine.layout.model import VideoLayout  # noqa: E402
@@ -147,6 +156,7 @@ def run_seed(n: int, seed: int, folder: Path) -> tuple[list[SceneResult], list[s
         if not analysis.sources:
             unheard.append(entry["name"])
             continue
+        analysis.save_json(folder / f"{entry['name']}.analysis.json")  # for the timing children (--compare)
         layout = load_vsl(folder / f"{entry['name']}.vsl.json")
         truth = json.loads((folder / entry["truth"]).read_text())
         moved, moved_id = moved_copy(layout)
@@ -195,13 +205,51 @@ COLUMNS = (
 )
 
 
+_TIMING_CHILD = r"""
+import json, statistics, sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from engine.audio.model import Analysis
+from engine.check.consistency import Checker
+from engine.layout.model import load_vsl
+check_ms, box_us = [], []
+for folder in sys.argv[2:]:
+    for path in sorted(Path(folder).glob("*.analysis.json")):
+        analysis = Analysis.load_json(path)
+        layout = load_vsl(path.with_name(path.name.replace(".analysis.json", ".vsl.json")))
+        start = time.perf_counter()
+        checker = Checker(analysis)
+        checker.check(layout)
+        check_ms.append(1e3 * (time.perf_counter() - start))
+        first = layout.keyframes[0]
+        start = time.perf_counter()
+        for _ in range(100):
+            checker.box_check(first.objects[0].id, first.objects[0].box, first.time_s)
+        box_us.append(1e6 * (time.perf_counter() - start) / 100)
+print(json.dumps({"check_ms": statistics.median(check_ms), "box_check_us": statistics.median(box_us),
+                  "layouts": len(check_ms)}))
+"""
+
+
+def time_checks(folders: list[Path], core: int, root: Path = ROOT) -> dict:
+    """Median time of a check from scratch and of a box check over the layouts saved in ``folders``, in a child
+    process pinned to ``core`` running the code of the tree at ``root``."""
+    cmd = [sys.executable, "-c", _TIMING_CHILD, str(root), *map(str, folders)]
+    if sys.platform.startswith("linux"):
+        cmd = ["taskset", "-c", str(core), *cmd]
+    out = subprocess.run(cmd, env=dict(os.environ, **SINGLE_THREAD_ENV), capture_output=True, text=True,
+                         check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def render(by_seed: dict[int, tuple[list[SceneResult], list[str]]], args: argparse.Namespace) -> str:
     seeds = ",".join(str(s) for s in by_seed)
     lines = [
         "## Check: consistency of layouts with the sound",
         "",
         f"Measured {date.today().isoformat()} on {machine_description()}, by "
-        f"`python benchmarks/bench_check.py --n {args.n} --seeds {seeds}`.",
+        f"`python benchmarks/bench_check.py --n {args.n} --seeds {seeds}"
+        + (f" --core {args.core} --compare {args.compare}" if args.compare else "") + "`.",
         "",
         "How to read this section:",
         "- Each make-bench scene is analysed, then its ground-truth layout is checked (**untouched**: no flag",
@@ -263,6 +311,16 @@ def render(by_seed: dict[int, tuple[list[SceneResult], list[str]]], args: argpar
             f"layouts; `Checker.box_check` on a dragged box {box_check_us:.0f} µs (median). Target for the live "
             "check while dragging: under 5 ms.",
         ]
+    timing = getattr(args, "timing", None)
+    if timing and timing["compare"]:
+        now = timing["now"]
+        lines += ["", f"Speed against earlier commits, in the same run (one core, {now['layouts']} layouts, median):",
+                  "", "| code | check from scratch | ratio | box check | ratio |", "| --- | --- | --- | --- | --- |",
+                  f"| this tree | {now['check_ms']:.2f} ms | 1.00 | {now['box_check_us']:.1f} µs | 1.00 |"]
+        for rev, then in timing["compare"].items():
+            lines.append(f"| commit {rev} | {then['check_ms']:.2f} ms | {then['check_ms'] / now['check_ms']:.2f} | "
+                         f"{then['box_check_us']:.1f} µs | {then['box_check_us'] / now['box_check_us']:.2f} |")
+        lines += ["", "A ratio above 1 means the earlier commit took longer."]
     return "\n".join(lines) + "\n"
 
 
@@ -271,6 +329,8 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=48, help="scenes per seed (default 48)")
     parser.add_argument("--seeds", default="11,12", help="make-bench seeds, comma-separated (default 11,12)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
+    parser.add_argument("--compare", default="", help="comma-separated earlier commits to time the checks with")
+    parser.add_argument("--core", type=int, default=0, help="the core the timing children run on (default 0)")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     by_seed = {}
@@ -280,7 +340,13 @@ def main() -> int:
             by_seed[seed] = run_seed(args.n, seed, Path(tmp) / f"seed_{seed}")
             seconds = time.perf_counter() - start
             print(f"seed {seed}: {len(by_seed[seed][0])} scenes in {seconds:.1f} s", file=sys.stderr)
-    report = render(by_seed, args)
+        revs = [r.strip() for r in args.compare.split(",") if r.strip()]
+        if revs:
+            folders = [Path(tmp) / f"seed_{seed}" for seed in seeds]
+            args.timing = {"now": time_checks(folders, args.core),
+                           "compare": {rev: time_checks(folders, args.core, export_revision(rev, Path(tmp) / rev))
+                                       for rev in revs}}
+        report = render(by_seed, args)
     print(report)
     update_benchmarks_md(Path(args.out), report)
     return 0

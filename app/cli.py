@@ -57,7 +57,7 @@ def _format_source(source) -> str:
     sweep = f"{source.azimuth_start_deg:+6.1f}° → {source.azimuth_end_deg:+6.1f}°"
     return (
         f"  source {source.id}: {source.side.value:<6} azimuth {sweep}  "
-        f"{source.motion.value:<12} level {source.level_change_db:+5.1f} dB  "
+        f"{source.motion.value:<12} level {source.level_change_db:+5.1f} dB  nearer {source.nearness_db:+5.1f} dB  "
         f"confidence {source.confidence:.2f}"
     )
 

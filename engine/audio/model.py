@@ -81,6 +81,11 @@ def _num(mapping: Mapping[str, Any], name: str, where: str) -> float:
     return float(value)
 
 
+def _optional_num(mapping: Mapping[str, Any], name: str, where: str) -> float | None:
+    """:func:`_num` for a field that may be missing or null (None then)."""
+    return None if mapping.get(name) is None else _num(mapping, name, where)
+
+
 def _choice(mapping: Mapping[str, Any], name: str, enum: type[Enum], where: str) -> Any:
     value = mapping.get(name)
     try:
@@ -215,8 +220,17 @@ class Source:
     track: SourceTrack
     #: Level change over the clip, dB (positive = getting louder); an extra used for captions.
     level_change_db: float = 0.0
+    #: How much nearer the source comes over the clip, in dB of level as a dry recording would show it (its level
+    #: change with its clarity's, see engine.audio.hear.CLARITY_WEIGHT; 20·log10 of the distance ratio), positive =
+    #: nearer; what decides approaching / receding. An extra; None (files written before it) reads the level change.
+    nearness_change_db: float | None = None
     #: Seconds during which the source sounds: [[start, end], ...]; an extra for the timeline.
     active: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def nearness_db(self) -> float:
+        """:attr:`nearness_change_db`, or the level change where it was not measured."""
+        return self.level_change_db if self.nearness_change_db is None else self.nearness_change_db
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -227,6 +241,7 @@ class Source:
             "azimuth_start_deg": round(float(self.azimuth_start_deg), 2),
             "azimuth_end_deg": round(float(self.azimuth_end_deg), 2),
             "level_change_db": round(float(self.level_change_db), 2),
+            "nearness_change_db": round(float(self.nearness_db), 2),
             "active": [[round(a, 3), round(b, 3)] for a, b in self.active],
             "track": self.track.to_dict(),
         }
@@ -258,6 +273,7 @@ class Source:
             confidence=confidence,
             track=SourceTrack.from_dict(data.get("track"), where),
             level_change_db=float(data.get("level_change_db", 0.0) or 0.0),
+            nearness_change_db=_optional_num(data, "nearness_change_db", where),
             active=active,
             **az,
         )

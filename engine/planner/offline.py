@@ -126,11 +126,12 @@ def _distance_at(source: Source, times: np.ndarray, duration_s: float) -> np.nda
     median_db = float(np.median(finite)) if finite.size else REFERENCE_LEVEL_DBFS
     centre_m = REFERENCE_DISTANCE_M * 10 ** ((REFERENCE_LEVEL_DBFS - median_db) / 20.0)
     centre_m = float(np.clip(centre_m, *DISTANCE_RANGE_M))
-    # 1/r: a level change of ΔL dB over the clip is a distance ratio of 10^(-ΔL/20).
+    # 1/r: coming nearer by N dB over the clip (the level change a dry recording would show; in a room the level
+    # changes less and the clarity more, see Source.nearness_change_db) is a distance ratio of 10^(-N/20).
     if source.motion in (Motion.APPROACHING, Motion.RECEDING):
-        change_db = source.level_change_db
+        change_db = source.nearness_db
     else:
-        change_db = float(np.clip(source.level_change_db, -3.0, 3.0))  # only a hint of depth change
+        change_db = float(np.clip(source.nearness_db, -3.0, 3.0))  # only a hint of depth change
     frac = times / max(duration_s, 1e-9) - 0.5
     distance = centre_m * 10 ** (-change_db * frac / 20.0)
     return np.clip(distance, DISTANCE_RANGE_M[0] * 0.5, DISTANCE_RANGE_M[1] * 2)
@@ -243,19 +244,26 @@ MOTION_LEVEL_DB = AnalysisSettings().level_change_db
 
 def _motion_statement(source: Source, duration_s: float) -> str:
     sweep = source.azimuth_end_deg - source.azimuth_start_deg
-    change = source.level_change_db
+    change, near = source.level_change_db, source.nearness_db
     span = f"over {duration_s:.1f} s"
     if source.motion is Motion.MOVING_RIGHT or source.motion is Motion.MOVING_LEFT:
         direction = "right" if sweep > 0 else "left"
         return (f"its direction sweeps from {source.azimuth_start_deg:+.0f}° to {source.azimuth_end_deg:+.0f}° "
                 f"{span}: moving {direction}")
-    if source.motion is Motion.APPROACHING:
-        return f"its level rises {change:.0f} dB {span}: approaching"
-    if source.motion is Motion.RECEDING:
-        return f"its level falls {abs(change):.0f} dB {span}: receding"
-    if abs(change) < 1.5:
+    clarity = near - change  # what the clarity adds (see Source.nearness_change_db)
+    if source.motion in (Motion.APPROACHING, Motion.RECEDING):
+        trend = f"its level {'rises' if change > 0 else 'falls'} {abs(change):.0f} dB {span}"
+        if abs(clarity) >= 1.5:
+            more, less = ("more", "less") if clarity > 0 else ("less", "more")
+            trend += (f" while {more} of it comes straight and {less} from the room, together {abs(near):.0f} dB "
+                      f"{'nearer' if near > 0 else 'farther'}")
+        return f"{trend}: {source.motion.value}"
+    if abs(change) < 1.5 and abs(clarity) < 1.5:
         return "its direction and level hold steady: stationary"
-    return (f"its direction holds steady and its level changes by only {change:+.1f} dB "
+    how = f"its level changes by only {change:+.1f} dB" if abs(clarity) < 1.5 else (
+        f"its level ({change:+.1f} dB) and how much of it comes straight rather than from the room together move it "
+        f"by only {near:+.1f} dB")
+    return (f"its direction holds steady and {how} "
             f"(under the {MOTION_LEVEL_DB:.0f} dB that would mean moving nearer or away): stationary")
 
 

@@ -270,6 +270,10 @@ def cue_summary(
             level = f"getting quieter by {abs(src.level_change_db):.0f} dB"
         else:
             level = "steady in level"
+        clarity = src.nearness_db - src.level_change_db  # see Source.nearness_change_db
+        if abs(clarity) >= 1.5:
+            level += (f", with {'more' if clarity > 0 else 'less'} of it coming straight rather than from the room "
+                      f"(together {abs(src.nearness_db):.0f} dB {'nearer' if src.nearness_db > 0 else 'farther'})")
         spans = "" if events is not None else ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in src.active[:4])
         when = f", sounding {spans}" if spans else ""
         lines.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -221,7 +222,17 @@ def test_analysis_round_trips_through_json(tmp_path: Path) -> None:
     analysis.save_json(tmp_path / "a.json")
     back = Analysis.load_json(tmp_path / "a.json")
     assert [s.motion for s in back.sources] == [s.motion for s in analysis.sources]
+    assert [s.nearness_change_db for s in back.sources] == pytest.approx(
+        [s.nearness_change_db for s in analysis.sources], abs=0.01)
     np.testing.assert_allclose(back.frames.itd_ms, analysis.frames.itd_ms, atol=1e-4, equal_nan=True)
+    # A file written before nearness was measured reads its level change as the nearness.
+    data = json.loads((tmp_path / "a.json").read_text())
+    for source in data["sources"]:
+        del source["nearness_change_db"]
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    old = Analysis.load_json(tmp_path / "old.json")
+    assert [s.nearness_change_db for s in old.sources] == [None] * len(old.sources)
+    assert [s.nearness_db for s in old.sources] == [s.level_change_db for s in old.sources]
 
 
 def test_pitch_of_a_low_voice_like_tone(tmp_path: Path) -> None:
@@ -349,8 +360,52 @@ def test_the_stronger_of_sweep_and_level_change_names_the_motion(sweep_deg: floa
     frac = np.arange(n) / (n - 1)
     track = _Track(seg=list(range(n)), az=list(40.0 + sweep_deg * frac), height=[1.0] * n,
                    share=list(10 ** (level_change_db * frac / 10)))
-    source = describe_track(track, seg, AnalysisSettings(), 0, 0.8, 8.0)
+    source = describe_track(track, seg, AnalysisSettings(), 0, 0.8, 8.0, RecordingKind.BINAURAL)
     assert source.motion is motion
+
+
+@pytest.mark.parametrize("level_change_db,clarity_change_db,motion", [
+    (-4.0, -12.0, Motion.RECEDING),  # in a room: a little quieter, far less clear
+    (-4.0, -2.0, Motion.STATIONARY),  # quieter by as little as a dry recording's clarity says: the level decides
+    (4.5, 10.0, Motion.APPROACHING),
+    (-8.0, 0.0, Motion.STATIONARY),  # quieter but no less clear: the source plays softer, it does not go away
+])
+def test_nearness_adds_the_clarity_of_the_gcc_peak_at_the_tracks_lag(level_change_db: float,
+                                                                      clarity_change_db: float,
+                                                                      motion: Motion) -> None:
+    from engine.audio.hear import CLARITY_WEIGHT, _Track, describe_track
+    from engine.audio.spatial import Segments
+
+    n, lags = 32, np.linspace(-1.0, 1.0, 41)
+    t = (np.arange(n) + 0.5) * 0.25
+    frac = np.arange(n) / (n - 1)
+    gcc_wide = np.full((n, lags.size), 0.05)
+    at_source = np.argmin(np.abs(lags - 0.0))  # a pan-pot source sits at zero lag
+    gcc_wide[:, at_source] = 10 ** (clarity_change_db * frac / 10)
+    gcc_wide[:, -1] = 2.0  # a stronger peak at another lag is another source's, not this one's
+    seg = Segments(t=t, gcc=np.zeros((n, lags.size)), gcc_wide=gcc_wide, balance_hist=np.zeros((n, 4)),
+                   power=np.full(n, 1e-2), band_ild_db=np.zeros((n, 2)), lag_ms=lags)
+    track = _Track(seg=list(range(n)), az=[30.0] * n, height=[1.0] * n,
+                   share=list(10 ** (level_change_db * frac / 10)))
+    source = describe_track(track, seg, AnalysisSettings(), 0, 0.8, 8.0, RecordingKind.PANPOT)
+    assert source.motion is motion
+    assert source.level_change_db == pytest.approx(level_change_db, abs=0.1)
+    expected = (level_change_db + CLARITY_WEIGHT * clarity_change_db) / (1 + CLARITY_WEIGHT / 2)
+    assert source.nearness_change_db == pytest.approx(expected, abs=0.1)
+
+
+def test_a_source_receding_in_a_room_is_heard_receding_though_its_level_falls_under_6_db(tmp_path: Path) -> None:
+    """A siren panned to the left of a studio mix going from 2 to 12 m away in a room (RT60 0.17 s, make-bench seed
+    5, scene 070): the room's reverberation holds its level within 6 dB, but its direct sound fades into the room."""
+    spec = SceneSpec(kind="panpot", duration_s=6.25, rt60_s=0.173, seed=2019277669, sources=[
+        SourceSpec("siren", -43.88, -46.42, distance_start_m=2.01, distance_end_m=12.01, seed=400293184)])
+    audio, rate = render_scene(spec)
+    sf.write(tmp_path / "siren.wav", audio, rate)
+    (source,) = analyze(tmp_path / "siren.wav").sources
+    assert source.side is Side.LEFT
+    assert source.level_change_db > -6.0
+    assert source.motion is Motion.RECEDING
+    assert source.nearness_change_db <= -6.0
 
 
 def test_in_a_room_the_source_outranks_its_reflections_by_its_first_arrivals(tmp_path: Path,

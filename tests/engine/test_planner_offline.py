@@ -15,6 +15,7 @@ from engine.audio.hear import analyze
 from engine.errors import InputError
 from engine.planner.camera import THIRDS_HFOV_DEG, Camera, object_size_m
 from engine.planner.offline import parse_label_hints, plan_offline
+from engine.planner.prompt import cue_summary
 from engine.planner.sound_type import estimate_sound_type
 from engine.synth.scenes import SceneSpec, SourceSpec, render_scene
 
@@ -237,3 +238,27 @@ def test_separating_for_the_labels_can_be_cancelled_midway(tmp_path: Path) -> No
     with pytest.raises(Cancelled):
         recording_frames(path, analysis, is_cancelled=cancel_after_reading)
     assert len(asked) == 3
+
+
+def test_a_source_receding_in_a_room_shrinks_by_its_nearness_and_the_reasoning_says_why(tmp_path: Path) -> None:
+    """A siren going from 2 to 12 m away in a room (make-bench seed 5, scene 070): its level falls under 6 dB, its
+    clarity with it; the box shrinks as far as both together say it went away, and the reasoning tells so."""
+    spec = SceneSpec(kind="panpot", duration_s=6.25, rt60_s=0.173, seed=2019277669, sources=[
+        SourceSpec("siren", -43.88, -46.42, distance_start_m=2.01, distance_end_m=12.01, seed=400293184)])
+    audio, rate = render_scene(spec)
+    sf.write(tmp_path / "siren.wav", audio, rate)
+    (source,) = (analysis := analyze(tmp_path / "siren.wav")).sources
+    layout = plan_offline(analysis, "siren")
+    by_level = dataclasses.replace(analysis, sources=[dataclasses.replace(source, nearness_change_db=None)])
+
+    def shrink(plan: dict) -> float:
+        boxes = _boxes(plan, 0)
+        return (boxes[-1][3] - boxes[-1][1]) / (boxes[0][3] - boxes[0][1])
+
+    assert source.nearness_db < source.level_change_db < 0
+    assert shrink(layout) < 0.9 * shrink(plan_offline(by_level, "siren")) < 0.9
+    assert "while less of it comes straight and more from the room" in layout["reasoning"]
+    assert ": receding" in layout["reasoning"]
+    # The LLM planner is told the same.
+    assert f"less of it coming straight rather than from the room (together {abs(source.nearness_db):.0f} dB farther)" \
+        in cue_summary(analysis)

@@ -200,6 +200,16 @@ def spaced_itd_ms(azimuth_deg: np.ndarray, spacing_m: float) -> np.ndarray:
     return spacing_m * np.sin(np.radians(azimuth_deg)) / SPEED_OF_SOUND_M_S * 1e3
 
 
+def model_itd_ms(kind: RecordingKind, azimuth_deg: np.ndarray, spacing_m: float) -> np.ndarray:
+    """The time difference (ms) a source at ``azimuth_deg`` makes in a recording of ``kind``: a spaced pair's
+    d·sin(θ)/c, a head's (also taken where the kind is unknown), none for a pan-pot mix or mono."""
+    if kind is RecordingKind.SPACED:
+        return spaced_itd_ms(azimuth_deg, spacing_m)
+    if kind in (RecordingKind.PANPOT, RecordingKind.MONO):
+        return np.zeros_like(np.asarray(azimuth_deg, dtype=float))
+    return head_itd_ms(azimuth_deg)
+
+
 def panpot_azimuth_deg(balance: np.ndarray) -> np.ndarray:
     """Azimuth (deg) of a constant-power sine-law pan whose power balance P_R / (P_L + P_R) is ``balance``.
 
@@ -221,8 +231,7 @@ def azimuth_from_cues(kind: RecordingKind, itd_ms: np.ndarray, ild_db: np.ndarra
         ratio = 10 ** (np.clip(ild_db, -60, 60) / 10)
         return panpot_azimuth_deg(ratio / (1 + ratio))
     grid = AZIMUTH_GRID_DEG
-    model = spaced_itd_ms(grid, spacing_m) if kind is RecordingKind.SPACED else head_itd_ms(grid)
-    return np.interp(itd_ms, model, grid)
+    return np.interp(itd_ms, model_itd_ms(kind, grid, spacing_m), grid)
 
 
 def evidence_on_azimuth(seg: Segments, kind: RecordingKind, spacing_m: float) -> np.ndarray:
@@ -234,7 +243,7 @@ def evidence_on_azimuth(seg: Segments, kind: RecordingKind, spacing_m: float) ->
         out = np.zeros((seg.balance_hist.shape[0], len(grid)))
         np.add.at(out.T, target, seg.balance_hist.T)
         return out
-    model = spaced_itd_ms(grid, spacing_m) if kind is RecordingKind.SPACED else head_itd_ms(grid)
+    model = model_itd_ms(kind, grid, spacing_m)
     # A head's ITD depends on frequency, so binaural evidence keeps to the ITD band its model was
     # measured in; a spaced pair is a pure delay at every frequency, so it uses the wide band.
     gcc = seg.gcc_wide if kind is RecordingKind.SPACED else seg.gcc
@@ -923,13 +932,7 @@ def _ranking_shares(tracks: list[_Track], first: np.ndarray | None) -> list[floa
 def _clarity_db(tr: _Track, seg: Segments, kind: RecordingKind, spacing_m: float) -> np.ndarray:
     """Per segment of ``tr``: the wide-band GCC-PHAT's peak (dB) within CLARITY_LAG_WINDOW_MS of the lag the recording
     kind's model gives the track's azimuth (a pan-pot mix's sources sit at zero lag); NaN where it holds nothing."""
-    az = np.asarray(tr.az, dtype=float)
-    if kind is RecordingKind.SPACED:
-        lag = spaced_itd_ms(az, spacing_m)
-    elif kind is RecordingKind.BINAURAL:
-        lag = head_itd_ms(az)
-    else:
-        lag = np.zeros_like(az)
+    lag = model_itd_ms(kind, np.asarray(tr.az, dtype=float), spacing_m)
     distance = np.abs(seg.lag_ms[None, :] - lag[:, None])
     near = distance <= np.maximum(CLARITY_LAG_WINDOW_MS, distance.min(axis=1, keepdims=True))
     peak = np.max(np.where(near, seg.gcc_wide[np.asarray(tr.seg)], 0.0), axis=1)
@@ -938,8 +941,9 @@ def _clarity_db(tr: _Track, seg: Segments, kind: RecordingKind, spacing_m: float
 
 
 def _trend(values: np.ndarray, t: np.ndarray) -> float | None:
-    """The change over ``t``'s span of a robust (Theil-Sen) line through the finite ``values``, thinned to at most
-    300 points (the same line, bounded work); None with fewer than three."""
+    """The change, from the first to the last time with a finite value, of a robust (Theil-Sen) line through the
+    finite ``values`` over ``t``, thinned to at most 300 points (the same line, bounded work); None with fewer
+    than three."""
     finite = np.isfinite(values)
     values, t = values[finite], t[finite]
     if len(t) < 3 or t[-1] <= t[0]:

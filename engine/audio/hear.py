@@ -148,6 +148,14 @@ SPACED_LAG_MARGIN = 1.07
 CLARITY_WEIGHT = 0.75
 #: The GCC peak of a track is read within this much (ms) of the lag the recording kind's model gives its azimuth.
 CLARITY_LAG_WINDOW_MS = 0.05
+#: A head's shadow: a source to one side of a dummy head makes that ear louder above SHADOW_BAND_HZ by 5-20 dB, at
+#: least while it is the loudest sound in some band. For a binaural track SHADOW_MIN_AZIMUTH_DEG or more to one side,
+#: the analysis reports the share of its segments with a band there louder on its side by SHADOW_MIN_DB
+#: (Source.shadow_share): near none, the track is more likely another source's GCC sidelobe or reflection across the
+#: head (the check weighs that, see engine.check.consistency.SHADOW_WEIGHT_DEG).
+SHADOW_BAND_HZ = 2000.0
+SHADOW_MIN_DB = 3.0
+SHADOW_MIN_AZIMUTH_DEG = 25.0
 
 
 @dataclass
@@ -952,6 +960,16 @@ def _trend(values: np.ndarray, t: np.ndarray) -> float | None:
     return float(stats.theilslopes(values[thin], t[thin])[0] * (t[-1] - t[0]))
 
 
+def _shadow_share(tr: _Track, seg: Segments, kind: RecordingKind, azimuth_deg: float) -> float | None:
+    """For a binaural track SHADOW_MIN_AZIMUTH_DEG or more to one side (at ``azimuth_deg``): the share of its segments
+    in which some band above SHADOW_BAND_HZ is louder on that side by SHADOW_MIN_DB or more; otherwise None."""
+    if kind is not RecordingKind.BINAURAL or abs(azimuth_deg) < SHADOW_MIN_AZIMUTH_DEG:
+        return None
+    high = np.asarray(CueSettings().ild_band_centres_hz, dtype=float) >= SHADOW_BAND_HZ
+    ild = seg.band_ild_db[np.asarray(tr.seg)][:, high] * np.sign(azimuth_deg)  # positive: louder on its side
+    return float(np.mean((ild >= SHADOW_MIN_DB).any(axis=1))) if ild.size else None
+
+
 def describe_track(tr: _Track, seg: Segments, settings: AnalysisSettings, source_id: int,
                    coherence: float, duration_s: float, kind: RecordingKind, share: float = 1.0) -> Source:
     """A Source from a track: azimuth/level over time, side, motion, confidence.
@@ -986,7 +1004,8 @@ def describe_track(tr: _Track, seg: Segments, settings: AnalysisSettings, source
         motion = Motion.RECEDING
     else:
         motion = Motion.STATIONARY
-    side = side_for_azimuth(float(np.median(az)))
+    median_az = float(np.median(az))
+    side = side_for_azimuth(median_az)
     coverage = min(1.0, (t[-1] - t[0] + (seg.t[1] - seg.t[0] if len(seg.t) > 1 else 0.25)) / max(duration_s, 1e-6))
     spread = float(np.std(az - ndimage.uniform_filter1d(az, size=5, mode="nearest")))
     # Confidence: how much of the clip the track covers, how much of the directional evidence it
@@ -1005,6 +1024,7 @@ def describe_track(tr: _Track, seg: Segments, settings: AnalysisSettings, source
         track=SourceTrack(t=t, azimuth_deg=az.astype(float), level_db=level_db),
         level_change_db=level_change,
         nearness_change_db=nearness,
+        shadow_share=_shadow_share(tr, seg, kind, median_az),
         active=_intervals(t, seg_dt),
     )
 

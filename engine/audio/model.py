@@ -224,6 +224,10 @@ class Source:
     #: change with its clarity's, see engine.audio.hear.CLARITY_WEIGHT; 20·log10 of the distance ratio), positive =
     #: nearer; what decides approaching / receding. An extra; None (files written before it) reads the level change.
     nearness_change_db: float | None = None
+    #: In a binaural recording, for a source at least 25° to one side: the share of its moments in which some band
+    #: above 2 kHz is louder on its side (a head's shadow; see engine.audio.hear.SHADOW_BAND_HZ). Near 0, the source
+    #: is likely another's sidelobe or reflection across the head. None elsewhere. An extra.
+    shadow_share: float | None = None
     #: Seconds during which the source sounds: [[start, end], ...]; an extra for the timeline.
     active: list[tuple[float, float]] = field(default_factory=list)
 
@@ -242,6 +246,7 @@ class Source:
             "azimuth_end_deg": round(float(self.azimuth_end_deg), 2),
             "level_change_db": round(float(self.level_change_db), 2),
             "nearness_change_db": round(float(self.nearness_db), 2),
+            "shadow_share": None if self.shadow_share is None else round(float(self.shadow_share), 3),
             "active": [[round(a, 3), round(b, 3)] for a, b in self.active],
             "track": self.track.to_dict(),
         }
@@ -274,6 +279,7 @@ class Source:
             track=SourceTrack.from_dict(data.get("track"), where),
             level_change_db=float(data.get("level_change_db", 0.0) or 0.0),
             nearness_change_db=_optional_num(data, "nearness_change_db", where),
+            shadow_share=_optional_num(data, "shadow_share", where),
             active=active,
             **az,
         )

@@ -125,6 +125,23 @@ def test_with_more_sources_than_boxes_the_surest_source_is_matched_not_the_loude
     assert moved.objects[0].flags[0].endswith("but the sound is at +60° (right)")
 
 
+def test_a_source_across_the_head_without_its_sides_shadow_is_not_what_a_moved_box_stands_on() -> None:
+    """Two sources of a binaural recording as sure as each other, on either side of the head; the left one shows the
+    left ear louder above 2 kHz in no moment (a reflection or sidelobe across the head). A box moved from the right
+    source onto it, checked afresh, is matched to the right source and flagged; with the shadow shown it would stand
+    on the left source and agree."""
+    source = _source(0, (60.0, 60.0))
+    mirror = _source(1, (-60.0, -60.0))
+    source.confidence, mirror.confidence = 0.88, 0.87
+    source.shadow_share, mirror.shadow_share = 0.9, 0.0
+    moved = _layout({0: ("violin", [-60.0] * 5, STILL)})
+    report = check_layout(moved, _analysis(source, mirror))
+    assert report.objects[0].source_id == 0 and not report.ok
+    mirror.shadow_share = 0.6
+    report = check_layout(moved, _analysis(source, mirror))
+    assert report.objects[0].source_id == 1 and report.ok
+
+
 def test_a_box_against_the_frame_edge_agrees_with_any_sound_further_out_on_that_side() -> None:
     layout = _layout({0: ("car", [70.0] * 5, STILL)})
     direction = box_direction(layout.keyframes[0].objects[0].box, CAMERA)

@@ -266,6 +266,9 @@ class Source:
             az[name] = _num(data, name, where)
             if not -90.0 <= az[name] <= 90.0:
                 raise InputError(f"{where}: field '{name}' must lie in [-90, 90], got {az[name]}")
+        shadow_share = _optional_num(data, "shadow_share", where)
+        if shadow_share is not None and not 0.0 <= shadow_share <= 1.0:
+            raise InputError(f"{where}: field 'shadow_share' must lie in [0, 1], got {shadow_share}")
         active = []
         for pair in data.get("active", []) or []:
             if not (isinstance(pair, Sequence) and len(pair) == 2):
@@ -279,7 +282,7 @@ class Source:
             track=SourceTrack.from_dict(data.get("track"), where),
             level_change_db=float(data.get("level_change_db", 0.0) or 0.0),
             nearness_change_db=_optional_num(data, "nearness_change_db", where),
-            shadow_share=_optional_num(data, "shadow_share", where),
+            shadow_share=shadow_share,
             active=active,
             **az,
         )

@@ -13,7 +13,7 @@ import soundfile as sf
 from engine.audio.hear import AnalysisSettings, analyze
 from engine.audio.model import Analysis, Motion, RecordingKind, Side
 from engine.audio.spatial import CueSettings
-from engine.errors import AudioInputError, Cancelled
+from engine.errors import AudioInputError, Cancelled, InputError
 from engine.synth.scenes import SceneSpec, SourceSpec, render_scene
 
 #: Third-octave ILD bands the cue meter measures (Segments.band_ild_db's columns).
@@ -238,6 +238,10 @@ def test_analysis_round_trips_through_json(tmp_path: Path) -> None:
     old = Analysis.load_json(tmp_path / "old.json")
     assert [s.nearness_change_db for s in old.sources] == [None] * len(old.sources)
     assert [s.nearness_db for s in old.sources] == [s.level_change_db for s in old.sources]
+    data["sources"][0]["shadow_share"] = 1.5
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    with pytest.raises(InputError, match="shadow_share' must lie in \\[0, 1\\]"):
+        Analysis.load_json(tmp_path / "bad.json")
 
 
 def test_pitch_of_a_low_voice_like_tone(tmp_path: Path) -> None:

@@ -523,13 +523,7 @@ class StudioWindow(QMainWindow):
 
     @Slot(object)
     def _on_failed(self, exc: BaseException) -> None:
-        self._set_busy(False)
-        self._restore_previous()
-        self._reanalysis = None
-        self._show_analysis_options()
-        self._pending_project, self._pending_project_path = None, None
-        self._pending_recovered = False
-        self._pending_is_new = False
+        self._drop_pending()
         name = self._pending_path.name if self._pending_path else "the file"
         if isinstance(exc, InputError):
             message = str(exc)
@@ -546,6 +540,11 @@ class StudioWindow(QMainWindow):
 
     @Slot()
     def _on_cancelled(self) -> None:
+        self._drop_pending()
+        self.status_label.setText("Analysis cancelled")
+
+    def _drop_pending(self) -> None:
+        """An analysis failed or was cancelled: show what was open before, and forget what was about to open."""
         self._set_busy(False)
         self._restore_previous()
         self._reanalysis = None
@@ -553,7 +552,6 @@ class StudioWindow(QMainWindow):
         self._pending_project, self._pending_project_path = None, None
         self._pending_recovered = False
         self._pending_is_new = False
-        self.status_label.setText("Analysis cancelled")
 
     def _restore_previous(self) -> None:
         if self._showing_partial:

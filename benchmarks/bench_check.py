@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,9 +42,9 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from benchmarks.bench_hear import (  # noqa: E402
-    SINGLE_THREAD_ENV,
     export_revision,
     machine_description,
+    run_pinned_child,
     update_benchmarks_md,
 )
 from engine.audio.model import Analysis  # noqa: E402
@@ -234,12 +232,7 @@ print(json.dumps({"check_ms": statistics.median(check_ms), "box_check_us": stati
 def time_checks(folders: list[Path], core: int, root: Path = ROOT) -> dict:
     """Median time of a check from scratch and of a box check over the layouts saved in ``folders``, in a child
     process pinned to ``core`` running the code of the tree at ``root``."""
-    cmd = [sys.executable, "-c", _TIMING_CHILD, str(root), *map(str, folders)]
-    if sys.platform.startswith("linux"):
-        cmd = ["taskset", "-c", str(core), *cmd]
-    out = subprocess.run(cmd, env=dict(os.environ, **SINGLE_THREAD_ENV), capture_output=True, text=True,
-                         check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return run_pinned_child(_TIMING_CHILD, [str(root), *map(str, folders)], core)
 
 
 def render(by_seed: dict[int, tuple[list[SceneResult], list[str]]], args: argparse.Namespace) -> str:

@@ -213,14 +213,20 @@ def write_long_file(path: Path, minutes: float, seed: int) -> None:
             i += 1
 
 
-def measure_child(path: Path, mode: str, core: int = 0, root: Path = ROOT) -> dict:
-    """Read or analyse ``path`` in a child process pinned to ``core``, with the code of the tree at ``root``."""
-    env = dict(os.environ, **SINGLE_THREAD_ENV)
-    cmd = [sys.executable, "-c", _CHILD, str(root), str(path), mode]
+def run_pinned_child(code: str, args: list[str], core: int) -> dict:
+    """Run ``code`` with ``args`` in a child Python pinned to ``core`` with one BLAS/OpenMP thread; returns the JSON
+    object it prints last."""
+    cmd = [sys.executable, "-c", code, *args]
     if sys.platform.startswith("linux"):
         cmd = ["taskset", "-c", str(core), *cmd]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(cmd, env=dict(os.environ, **SINGLE_THREAD_ENV), capture_output=True, text=True,
+                         check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def measure_child(path: Path, mode: str, core: int = 0, root: Path = ROOT) -> dict:
+    """Read or analyse ``path`` in a child process pinned to ``core``, with the code of the tree at ``root``."""
+    return run_pinned_child(_CHILD, [str(root), str(path), mode], core)
 
 
 # ------------------------------------------------------------------------------------------ report

@@ -156,6 +156,8 @@ CLARITY_LAG_WINDOW_MS = 0.05
 SHADOW_BAND_HZ = 2000.0
 SHADOW_MIN_DB = 3.0
 SHADOW_MIN_AZIMUTH_DEG = 25.0
+#: Which of the cue meter's ILD bands (Segments.band_ild_db's columns) lie above SHADOW_BAND_HZ.
+_SHADOW_BANDS = np.asarray(CueSettings().ild_band_centres_hz, dtype=float) >= SHADOW_BAND_HZ
 
 
 @dataclass
@@ -965,8 +967,7 @@ def _shadow_share(tr: _Track, seg: Segments, kind: RecordingKind, azimuth_deg: f
     in which some band above SHADOW_BAND_HZ is louder on that side by SHADOW_MIN_DB or more; otherwise None."""
     if kind is not RecordingKind.BINAURAL or abs(azimuth_deg) < SHADOW_MIN_AZIMUTH_DEG:
         return None
-    high = np.asarray(CueSettings().ild_band_centres_hz, dtype=float) >= SHADOW_BAND_HZ
-    ild = seg.band_ild_db[np.asarray(tr.seg)][:, high] * np.sign(azimuth_deg)  # positive: louder on its side
+    ild = seg.band_ild_db[np.asarray(tr.seg)][:, _SHADOW_BANDS] * np.sign(azimuth_deg)  # positive: louder on its side
     return float(np.mean((ild >= SHADOW_MIN_DB).any(axis=1))) if ild.size else None
 
 

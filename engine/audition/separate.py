@@ -36,7 +36,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy import fft as sfft
 from scipy import ndimage
 
-from engine.audio.hear import azimuth_from_cues, head_itd_ms, spaced_itd_ms
+from engine.audio.hear import azimuth_from_cues, model_itd_ms
 from engine.audio.io import load_stereo
 from engine.audio.model import Analysis, RecordingKind, Source, SourceTrack
 from engine.audio.spatial import CueSettings
@@ -206,12 +206,6 @@ def _freqs_hz(n_fft: int, rate: int) -> np.ndarray:
     return np.fft.rfftfreq(n_fft, 1.0 / rate)
 
 
-def _itd_model_ms(kind: RecordingKind, azimuth_deg: np.ndarray, spacing_m: float) -> np.ndarray:
-    """The ITD (ms) the analysis's model gives a source at ``azimuth_deg`` for a time-delay kind (a spaced pair
-    ``spacing_m`` wide)."""
-    return spaced_itd_ms(azimuth_deg, spacing_m) if kind is RecordingKind.SPACED else head_itd_ms(azimuth_deg)
-
-
 def _mask_block(samples: np.ndarray, rate: int, start_s: float, sources: list[Source],
                 kind: RecordingKind, spacing_m: float) -> dict[int, np.ndarray]:
     """Separate one stereo block: masks on the mid signal steered to each source, inverse STFT."""
@@ -232,7 +226,7 @@ def _steered_mid(kind: RecordingKind, left: np.ndarray, right: np.ndarray, freqs
     """(L+R)/2 with the channels first aligned on the source's ITD (time-delay kinds, while it sounds)."""
     if kind not in (RecordingKind.SPACED, RecordingKind.BINAURAL):
         return 0.5 * (left + right)
-    itd_s = np.nan_to_num(_itd_model_ms(kind, source_az, spacing_m)) * 1e-3
+    itd_s = np.nan_to_num(model_itd_ms(kind, source_az, spacing_m)) * 1e-3
     # The right channel leads by the ITD: delay it by half, advance the left by half, then average.
     half = np.exp(1j * (np.pi * np.outer(freqs_hz, itd_s)).astype(np.float32))
     return 0.5 * (left * half + right * np.conj(half))
@@ -278,7 +272,7 @@ def _phase_distance_deg(kind: RecordingKind, cross: np.ndarray, freqs_hz: np.nda
     ``cross = L·conj(R)`` has phase ``−ω·ITD`` for a source whose sound reaches the right first by ITD.
     """
     omega = (2 * np.pi * np.maximum(freqs_hz, freqs_hz[1] / 2))[:, None].astype(np.float32)  # DC: half a bin up
-    source_itd_s = (_itd_model_ms(kind, source_az, spacing_m) * 1e-3).astype(np.float32)[None, :]
+    source_itd_s = (model_itd_ms(kind, source_az, spacing_m) * 1e-3).astype(np.float32)[None, :]
     residual = np.angle(cross) + omega * source_itd_s
     residual = (residual + np.pi) % (2 * np.pi) - np.pi  # wrapped to [−π, π)
     bin_itd_ms = (source_itd_s - residual / omega) * 1e3

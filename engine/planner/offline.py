@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.audio.hear import AnalysisSettings, head_itd_ms, spaced_itd_ms
+from engine.audio.hear import AnalysisSettings, model_itd_ms
 from engine.audio.model import Analysis, CueFrames, Motion, Side, Source
 from engine.errors import InputError
 from engine.layout.model import keyframe_times
@@ -218,7 +218,7 @@ def _own_bins_statement(analysis: Analysis, azimuth_deg: float) -> str:
         angle = math.radians((azimuth_deg + 90.0) / 2.0)
         ild = 20 * math.log10(max(math.sin(angle), 1e-6) / max(math.cos(angle), 1e-6))
         return f"its own time-frequency bins are louder on the {side} by {abs(ild):.1f} dB"
-    itd = float(spaced_itd_ms(azimuth_deg, analysis.spacing_m) if kind == "spaced" else head_itd_ms(azimuth_deg))
+    itd = float(model_itd_ms(analysis.kind, azimuth_deg, analysis.spacing_m))
     return f"its own time-frequency bins reach the {side} ear {abs(itd):.2f} ms earlier"
 
 

@@ -15,6 +15,7 @@ import logging
 import shutil
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -217,6 +218,17 @@ class EditorController(QObject):
         self.statusMessage.emit("Objects now appear while their sound is heard (undo to go back)." if changed
                                 else "Every object already appears exactly while its sound is heard.")
         return changed
+
+    def saved_matches(self) -> list[tuple[int, int, float]]:
+        """Which source each object stands for, as a project keeps it (see Checker.saved_matches); [] without a
+        check."""
+        return self.checker.saved_matches() if self.checker is not None else []
+
+    def restore_matches(self, saved: Sequence[tuple[int, int, float]]) -> None:
+        """Take up the matching a project was saved with, before its layout is shown: the boxes a user dragged
+        away from their sounds stay the flagged ones."""
+        if self.checker is not None:
+            self.checker.restore(saved)
 
     def objects_of_source(self, source_id: int) -> list[int]:
         """The objects the consistency check matched to measured source ``source_id`` (none without a check)."""

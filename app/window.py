@@ -789,6 +789,8 @@ class StudioWindow(QMainWindow):
     def _show_project(self, project: Any) -> None:
         doc = self.editor.document
         recovered, self._pending_recovered = self._pending_recovered, False
+        self.editor.restore_matches([(m.object_id, m.source_id, m.source_azimuth_deg)
+                                     for m in project.edit_state.check_matches])
         doc.set_layout(project.layout, clean=not recovered)
         if project.layout is not None:
             self.editor.planner.set_reasoning(project.layout.reasoning)
@@ -814,7 +816,7 @@ class StudioWindow(QMainWindow):
     def _project_snapshot(self) -> Any:
         """The project as it is now (for saving and autosave)."""
         from app.project_settings import planner_options, render_options
-        from engine.project import EditState, ObjectView, Project
+        from engine.project import CheckMatch, EditState, ObjectView, Project
 
         doc = self.editor.document
         layout = doc.layout
@@ -824,7 +826,9 @@ class StudioWindow(QMainWindow):
         }
         state = EditState(time_s=max(0.0, self.position_s),
                           selected=() if doc.selected is None else (doc.selected,), objects=objects,
-                          onion=self.view_actions["onion"].isChecked(), paths=self.view_actions["paths"].isChecked())
+                          onion=self.view_actions["onion"].isChecked(), paths=self.view_actions["paths"].isChecked(),
+                          check_matches=tuple(CheckMatch(object_id=o, source_id=s, source_azimuth_deg=az)
+                                              for o, s, az in self.editor.saved_matches()))
         base = self._project or Project.new(self.loaded.path if self.loaded else None)
         sections: dict[str, Any] = {}
         try:

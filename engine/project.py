@@ -9,7 +9,8 @@ and the last video rendered. The file looks like::
      "analysis_settings": {"rate": 48000, "n_fft": 1024, "hop_s": 0.01, ...},
      "layout": {"format": "spa2v.vsl", "version": 1, ...} or null,
      "edit_state": {"time_s": 2.5, "selected": [0], "onion": false, "paths": true,
-                    "objects": {"0": {"colour": "#e6194b", "visible": true, "locked": false}}},
+                    "objects": {"0": {"colour": "#e6194b", "visible": true, "locked": false}},
+                    "check_matches": [{"object_id": 0, "source_id": 1, "source_azimuth_deg": 52.6}]},
      "planner": {"kind": "offline", "labels": ["car@left"], "keyframes": 5, "k": 3, "temperature": 0.5,
                  "model": null, "base_url": null, "provider": null, "include_cues": true},
      "render": {"generator": "auto", "steps": 25, "guidance": 7.5, "seed": 0, "fps": 8.0, "frames": null,
@@ -283,10 +284,24 @@ class ObjectView(_Section):
     locked: Flag = False
 
 
+class CheckMatch(_Section):
+    """One object of the layout and the measured source the consistency check took it to stand for, with where
+    that source was heard when the project was saved (its median azimuth, degrees): a recording heard again
+    differently may number its sources otherwise, and a number alone would then name another sound."""
+
+    object_id: NonNegativeInt
+    source_id: NonNegativeInt
+    source_azimuth_deg: Annotated[FiniteFloat, _within(-90.0, 90.0)]
+
+
 class EditState(_Section):
-    """Where the editor was: the playhead, the selected object ids, each object's view, the overlays.
+    """Where the editor was: the playhead, the selected object ids, each object's view, the overlays, and which
+    source each box stands for.
 
     ``onion`` shows the neighbouring keyframes' boxes faded; ``paths`` draws each object's track.
+    ``check_matches``: the consistency check's matching as the editor kept it (see
+    :class:`engine.check.consistency.Checker`); a box dragged away from its sound stays the flagged one when
+    the project is opened again, where matching the boxes afresh could pair it with the other sound instead.
     """
 
     time_s: NonNegativeFloat = 0.0
@@ -294,6 +309,18 @@ class EditState(_Section):
     objects: Annotated[dict[int, ObjectView], BeforeValidator(_object_ids_from_input)] = Field(default_factory=dict)
     onion: Flag = False
     paths: Flag = True
+    check_matches: tuple[CheckMatch, ...] = ()
+
+    @field_validator("check_matches")
+    @classmethod
+    def _one_source_per_object(cls, matches: tuple[CheckMatch, ...]) -> tuple[CheckMatch, ...]:
+        for field, what in (("object_id", "object"), ("source_id", "source")):
+            ids = [getattr(m, field) for m in matches]
+            repeated = sorted({i for i in ids if ids.count(i) > 1})
+            if repeated:
+                raise ValueError(f"{what} {repeated[0]} is matched more than once; each object stands for one "
+                                 "source and each source for one object")
+        return matches
 
     def to_json_dict(self) -> dict[str, Any]:
         """The section as it appears in a ``.spa2v`` file; object ids become the JSON object's keys."""
@@ -303,6 +330,7 @@ class EditState(_Section):
             "objects": {str(object_id): view.to_json_dict() for object_id, view in sorted(self.objects.items())},
             "onion": self.onion,
             "paths": self.paths,
+            "check_matches": [match.to_json_dict() for match in self.check_matches],
         }
 
 

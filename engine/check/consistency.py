@@ -34,7 +34,8 @@ The check, for one layout and one analysis:
    sound may come from off screen), and the note suggests marking them off screen.
 
 :class:`Checker` keeps the matching between checks, so that while a box is dragged the dragged box, and not
-its neighbour, is the one that stops agreeing; :meth:`Checker.box_check` answers for one box in microseconds and
+its neighbour, is the one that stops agreeing (a project saves it, :meth:`Checker.saved_matches`, and takes it up
+again when opened, :meth:`Checker.restore`); :meth:`Checker.box_check` answers for one box in microseconds and
 :meth:`Checker.check_frame` for every box of the frame on screen.
 :func:`check_layout` is the one-shot form the command line uses.
 """
@@ -70,6 +71,10 @@ SPAN_SLACK_S = 1e-3
 #: wanders that much in a room), or a box whose size says the object comes nearer or goes away by under 25 %.
 MIN_LEVEL_CHANGE_DB = 3.0
 MIN_SIZE_CHANGE = 0.25
+#: A matching saved with a project is taken up again only for sources heard within this many degrees of where they
+#: were when it was saved (see :meth:`Checker.restore`): the same analysis gives the same azimuths to a tenth of a
+#: degree, and two sources numbered otherwise by another analysis seldom stand this close.
+RESTORE_AZIMUTH_DEG = 5.0
 #: The cost of a pair that can never be compared (the source is silent wherever the box is shown):
 #: larger than any mean angle, so that such a pair is taken only when nothing else is left.
 _NO_OVERLAP_COST = 1.0e6
@@ -480,6 +485,29 @@ class Checker:
     def matches(self) -> dict[int, int]:
         """Object id → source id, as kept now."""
         return dict(self._matches)
+
+    def saved_matches(self) -> list[tuple[int, int, float]]:
+        """The kept matching as (object id, source id, where the source is mostly heard, deg), for a project file:
+        :meth:`restore` takes it up again."""
+        return [(object_id, source_id, round(self._views[source_id].median_azimuth_deg(), 1))
+                for object_id, source_id in sorted(self._matches.items())]
+
+    def restore(self, saved: Sequence[tuple[int, int, float]]) -> dict[int, int]:
+        """Take up a matching written by :meth:`saved_matches`, before the first :meth:`check`; returns what was kept.
+
+        A pair is kept only while its source is still heard where it was (within :data:`RESTORE_AZIMUTH_DEG`): a
+        recording heard again with other settings may number its sources otherwise. Objects not kept, and those
+        no longer shown, are matched as usual by the next check.
+        """
+        restored: dict[int, int] = {}
+        for object_id, source_id, azimuth_deg in saved:
+            view = self._views.get(source_id)
+            if (view is None or object_id in restored or source_id in restored.values()
+                    or not abs(view.median_azimuth_deg() - azimuth_deg) <= RESTORE_AZIMUTH_DEG):
+                continue
+            restored[object_id] = source_id
+        self._matches = restored
+        return dict(restored)
 
     def match(self, layout: VideoLayout) -> dict[int, int]:
         """Match every on-screen object of ``layout`` afresh; returns object id → source id (unmatched left out)."""

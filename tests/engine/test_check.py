@@ -317,6 +317,33 @@ def test_the_checker_keeps_its_matching_so_the_dragged_box_is_the_one_flagged() 
     assert checker.match(_layout(SCENE)) == {0: 0, 1: 1}  # matching afresh
 
 
+def test_a_saved_matching_keeps_the_dragged_box_flagged_where_matching_afresh_would_flag_its_neighbour() -> None:
+    # A car crossing from the far left to where a violin stands; the violin's box is dragged to the left.
+    analysis = _analysis(_source(0, (-90.0, 53.0)), _source(1, (53.0, 53.0)))
+    scene = {0: ("car", [-90.0 + 143.0 * k / 4 for k in range(5)], STILL), 1: ("violin", [53.0] * 5, STILL)}
+    dragged = _with_boxes(_layout(scene), 1, lambda _k, box: _mirrored_box(box))
+    live = Checker(analysis)
+    assert live.check(_layout(scene)).ok
+    assert [o.id for o in live.check(dragged).objects if o.flags] == [1]
+    saved = live.saved_matches()
+    assert saved == [(0, 0, -18.5), (1, 1, 53.0)]  # object, source, where the source is mostly heard
+    # Opened again: matched afresh, the car's box would stand for the violin's sound and be flagged too.
+    assert sorted(o.id for o in Checker(analysis).check(dragged).objects if o.flags) == [0, 1]
+    reopened = Checker(analysis)
+    assert reopened.restore(saved) == {0: 0, 1: 1}
+    assert [o.id for o in reopened.check(dragged).objects if o.flags] == [1]
+
+
+def test_a_saved_match_whose_source_is_gone_or_heard_elsewhere_is_matched_afresh() -> None:
+    analysis = _analysis(_source(0, (-30.0, -30.0)), _source(1, (25.0, 25.0)))
+    checker = Checker(analysis)
+    # Source 0 is now heard at -30 deg, not +40 (another analysis numbered its sources otherwise); there is no
+    # source 7; object 1 is named twice.
+    assert checker.restore([(0, 0, 40.0), (1, 7, 25.0), (1, 1, 27.0), (1, 0, -30.0)]) == {1: 1}
+    report = checker.check(_layout(SCENE))
+    assert report.ok and checker.matches == {0: 0, 1: 1}
+
+
 def test_a_new_object_is_matched_among_the_sources_left_and_the_kept_matches_stay() -> None:
     analysis = _analysis(_source(0, (-30.0, -30.0)), _source(1, (25.0, 25.0)), _source(2, (70.0, 70.0)))
     checker = Checker(analysis)

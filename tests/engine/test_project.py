@@ -21,6 +21,7 @@ from engine.project import (
     PROVIDERS,
     SCHEDULERS,
     AnalysisOptions,
+    CheckMatch,
     EditState,
     ObjectView,
     PlannerOptions,
@@ -64,7 +65,8 @@ def full_project(folder: Path) -> Project:
         analysis_settings=AnalysisOptions(kind="binaural", hop_s=0.02),
         layout=VideoLayout.from_json_dict(layout_dict()),
         edit_state=EditState(time_s=2.5, selected=(0,), onion=True, paths=False,
-                             objects={0: ObjectView(colour="#E6194B", locked=True), 3: ObjectView(visible=False)}),
+                             objects={0: ObjectView(colour="#E6194B", locked=True), 3: ObjectView(visible=False)},
+                             check_matches=(CheckMatch(object_id=0, source_id=1, source_azimuth_deg=-41.5),)),
         planner=PlannerOptions(kind="llm", labels=("car@left", "dog"), k=2, temperature=0.7, provider="gemini",
                                model="gemini-2.0-flash", include_cues=False),
         render=RenderOptions(generator="diffusion", steps=6, guidance=1.5, seed=7, fps=12.0, frames=24,
@@ -96,6 +98,7 @@ def test_save_then_load_gives_the_same_project_and_the_same_file(tmp_path: Path)
     assert written["format"] == "spa2v.project" and written["version"] == 1
     assert written["audio"] == "audio/scene.wav" and written["last_render"] == "renders/scene.mp4"
     assert written["edit_state"]["objects"]["0"] == {"colour": "#e6194b", "visible": True, "locked": True}
+    assert written["edit_state"]["check_matches"] == [{"object_id": 0, "source_id": 1, "source_azimuth_deg": -41.5}]
     assert written["layout"] == VideoLayout.from_json_dict(layout_dict()).to_json_dict()
 
 
@@ -188,6 +191,11 @@ def test_a_file_from_a_newer_version_says_so(tmp_path: Path) -> None:
         ({"edit_state": {"objects": {"car": {}}}}, "edit_state.objects", "object ids"),
         ({"edit_state": {"objects": {"2": {"colour": "red"}}}}, "edit_state.objects[2].colour", "#rrggbb"),
         ({"edit_state": {"onion": 1}}, "edit_state.onion", "true or false"),
+        ({"edit_state": {"check_matches": [{"object_id": 0, "source_id": 1, "source_azimuth_deg": 120.0}]}},
+         "edit_state.check_matches[0].source_azimuth_deg", "[-90, 90]"),
+        ({"edit_state": {"check_matches": [{"object_id": 0, "source_id": 1, "source_azimuth_deg": 10.0},
+                                           {"object_id": 0, "source_id": 2, "source_azimuth_deg": 30.0}]}},
+         "edit_state.check_matches", "object 0 is matched more than once"),
         ({"audio": 12}, "audio", "file path"),
         ({"last_render": ""}, "last_render", "file path"),
         ({"layout": [1, 2]}, "layout", "an object"),

@@ -231,6 +231,43 @@ def test_a_box_dragged_away_from_its_sound_is_flagged_live_and_undo_clears_it(qt
     editor.shutdown()
 
 
+def test_a_box_dragged_from_its_sound_is_still_the_flagged_one_when_the_project_is_opened_again(
+        qtbot, window, stereo_wav, tmp_path, monkeypatch) -> None:
+    from app.window import StudioWindow
+    from engine.planner.camera import Camera
+    from tests.gui.conftest import load_and_wait
+
+    monkeypatch.setenv("SPA2V_DATA_DIR", str(tmp_path / "data"))
+    window.ask_to_save = False
+    load_and_wait(qtbot, window, stereo_wav)
+    editor = window.editor
+    qtbot.waitUntil(lambda: editor.document.layout is not None, timeout=10000)
+    editor.document.replace_layout(_agreeing_layout())
+    assert editor.check_report.ok
+    # The violin's box dragged far to the left, onto the car's side: matched afresh, the car's box would take the
+    # violin's moving sound and the car be flagged; the editor keeps the matching, so the violin is.
+    dragged = VideoLayout.from_json_dict(
+        {**_agreeing_layout().to_json_dict(), "keyframes": [
+            {**frame, "objects": [obj if obj["id"] == 0 else {**obj, "box": list(Camera().box(-60.0, 6.0, "violin"))}
+                                  for obj in frame["objects"]]}
+            for frame in _agreeing_layout().to_json_dict()["keyframes"]]})
+    editor.document.replace_layout(dragged, text="Drag")
+    flagged = [o.id for o in editor.check_report.objects if o.flags]
+    assert flagged == [1]
+    saved = tmp_path / "scene.spa2v"
+    assert window._write_project(saved)
+
+    other = StudioWindow(player=window.player.__class__(stream_factory=lambda *a: None),
+                         analyze_fn=window.analyze_fn)
+    qtbot.addWidget(other)
+    other.ask_to_save = False
+    other.open_file(saved)
+    qtbot.waitUntil(lambda: other.editor.document.layout is not None and not other.runner.busy, timeout=10000)
+    assert other.editor.document.layout.to_json_dict() == dragged.to_json_dict()
+    assert [o.id for o in other.editor.check_report.objects if o.flags] == flagged
+    other.shutdown()
+
+
 def test_two_boxes_with_one_label_show_which_one_is_heard(qtbot) -> None:
     from engine.planner.camera import Camera
     from tests.gui.conftest import build_analysis

@@ -7,11 +7,14 @@ Qt is imported only by the commands that open a window, so `analyze` runs on a h
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from engine.errors import Cancelled, InputError
 from engine.planner.camera import THIRDS_HFOV_DEG
@@ -299,9 +302,39 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _check_sound(args: argparse.Namespace, layout, layout_path: Path):
+@dataclass
+class _CheckedWork:
+    """What ``check`` checks: a layout file's layout and the recording it names, or a project's layout, recording,
+    analysis settings and the box-to-source matching the studio kept (see Checker.restore)."""
+
+    layout: Any
+    audio: Path | None
+    settings: Any = None  # AnalysisSettings; None: those of --kind and --spacing
+    saved_matches: list[tuple[int, int, float]] = field(default_factory=list)
+
+
+def _checked_work(args: argparse.Namespace, path: Path) -> _CheckedWork:
+    from engine.layout.model import load_vsl
+    from engine.project import load_project
+
+    if path.suffix.lower() != ".spa2v":
+        layout = load_vsl(path)
+        return _CheckedWork(layout, layout.audio_path(path))
+    project, _warnings = load_project(path)
+    if project.layout is None:
+        raise InputError(f"{path}: the project has no layout yet; plan one in the studio (or with 'plan') first")
+    settings = project.analysis_settings.to_engine()
+    if args.kind != "auto" or args.spacing is not None:  # what the command line says, over what the project says
+        given = _analysis_settings(args)
+        settings = dataclasses.replace(settings, kind=given.kind if args.kind != "auto" else settings.kind,
+                                       spacing_m=given.spacing_m if args.spacing is not None else settings.spacing_m)
+    matches = [(m.object_id, m.source_id, m.source_azimuth_deg) for m in project.edit_state.check_matches]
+    return _CheckedWork(project.layout, project.audio, settings, matches)
+
+
+def _check_sound(args: argparse.Namespace, work: _CheckedWork, path: Path):
     """The analysis to check against, and the recording it comes from (None when an analysis JSON is given):
-    ``--analysis`` as it is, else ``--audio`` (default: the recording the layout names) analysed now."""
+    ``--analysis`` as it is, else ``--audio`` (default: the recording the layout or project names) analysed now."""
     from engine.audio.hear import analyze
     from engine.audio.model import Analysis
 
@@ -312,13 +345,14 @@ def _check_sound(args: argparse.Namespace, layout, layout_path: Path):
             raise InputError("--kind and --spacing say how to analyse the recording; an --analysis JSON is analysed "
                              "already (analyse it again with 'analyze --kind ...', or give --audio)")
         return Analysis.load_json(args.analysis), None
-    audio = Path(args.audio) if args.audio else layout.audio_path(layout_path)
+    audio = Path(args.audio) if args.audio else work.audio
     if audio is None:
-        raise InputError(f"{layout_path} does not name its recording; give it: check {layout_path} --audio AUDIO "
+        raise InputError(f"{path} does not name its recording; give it: check {path} --audio AUDIO "
                          "(or --analysis A.json)")
     if not audio.exists():
         raise InputError(f"{audio}: the recording is not there; give it with --audio (or --analysis A.json)")
-    return analyze(audio, _analysis_settings(args), progress=_progress_printer("analysing")), audio
+    settings = work.settings if work.settings is not None else _analysis_settings(args)
+    return analyze(audio, settings, progress=_progress_printer("analysing")), audio
 
 
 def _print_check(report, heard_from: str, n_sources: int) -> None:
@@ -346,7 +380,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     from engine.check.consistency import DEFAULT_TOLERANCE_DEG, check_layout
     from engine.fileio import atomic_write_text
-    from engine.layout.model import load_vsl
 
     tolerance = DEFAULT_TOLERANCE_DEG if args.tolerance is None else args.tolerance
     if not 0.0 < tolerance <= 180.0:
@@ -357,30 +390,31 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise InputError(f"{args.audition}: an audition is written as .wav or .flac")
     signal = args.audition_signal or "separated"
     layout_path = Path(args.layout)
-    layout = load_vsl(layout_path)
-    named = args.audio or args.analysis or layout.audio_path(layout_path)
+    work = _checked_work(args, layout_path)
+    layout = work.layout
+    named = args.audio or args.analysis or work.audio
     if args.audition and signal == "test" and not named and not args.json:
         # Nothing to check against; the test signal needs no recording, so the audition is still made.
         print(f"not checked: {layout_path} names no recording (give --audio AUDIO or --analysis A.json)")
         _write_check_audition(args.audition, signal, layout, None, None)
         return EXIT_OK
-    analysis, audio = _check_sound(args, layout, layout_path)
-    report = check_layout(layout, analysis, tolerance_deg=tolerance)
+    analysis, audio = _check_sound(args, work, layout_path)
+    report = check_layout(layout, analysis, tolerance_deg=tolerance, saved_matches=work.saved_matches)
     _print_check(report, str(audio or args.analysis), len(analysis.sources))
     if args.json:
         atomic_write_text(args.json, json.dumps(report.to_json_dict(), indent=1, ensure_ascii=False) + "\n")
         print(f"check written to {args.json}")
     if args.audition:
         if signal == "separated" and audio is None:
-            audio = _analysed_recording(layout, layout_path, analysis)
+            audio = _analysed_recording(work.audio, analysis)
         _write_check_audition(args.audition, signal, layout, analysis, audio)
     return EXIT_OK
 
 
-def _analysed_recording(layout, layout_path: Path, analysis) -> Path:
-    """The recording behind an analysis JSON, for the separated audition: the one the layout names, else the
-    one the analysis names, whichever is there."""
-    candidates = [layout.audio_path(layout_path), Path(analysis.audio_path) if analysis.audio_path else None]
+def _analysed_recording(named: Path | None, analysis) -> Path:
+    """The recording behind an analysis JSON, for the separated audition: the one the layout or project names
+    (``named``), else the one the analysis names, whichever is there."""
+    candidates = [named, Path(analysis.audio_path) if analysis.audio_path else None]
     for path in candidates:
         if path is not None and path.exists():
             return path
@@ -661,8 +695,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(--json holds 'ok'). Sources marked off screen are left out. --audition also writes the layout "
         "as sound (each box placed where it stands) to hear beside the recording.",
     )
-    p.add_argument("layout", metavar="VSL", help="the layout (X.vsl.json)")
-    p.add_argument("--audio", help="the recording (default: the one the layout names)")
+    p.add_argument("layout", metavar="LAYOUT", help="the layout (X.vsl.json), or a studio project (X.spa2v): its "
+                   "layout, recording and analysis settings, and which source each box stands for as the studio kept "
+                   "it")
+    p.add_argument("--audio", help="the recording (default: the one the layout or project names)")
     p.add_argument("--analysis", metavar="JSON", help="an analysis written by 'analyze --json', instead of analysing "
                    "the recording again")
     p.add_argument("--json", metavar="OUT", help="write the check here (SPEC.md: ok, objects with their flags)")

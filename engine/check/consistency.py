@@ -608,11 +608,14 @@ class Checker:
 
 
 def check_layout(layout: VideoLayout, analysis: Analysis, tolerance_deg: float = DEFAULT_TOLERANCE_DEG,
-                 camera: Camera | None = None) -> CheckReport:
-    """Check ``layout`` against ``analysis`` with a fresh matching (see the module docstring).
+                 camera: Camera | None = None, saved_matches: Sequence[tuple[int, int, float]] = ()) -> CheckReport:
+    """Check ``layout`` against ``analysis`` with a fresh matching (see the module docstring), or starting from
+    ``saved_matches`` (a project's, see :meth:`Checker.restore`).
 
     ``tolerance_deg``: how far (degrees) a box may stand from its source's azimuth; ``camera``: its field of view
     maps boxes to directions (default: the planner's), at the layout's canvas size. Raises :class:`InputError`
     for a tolerance outside (0, 180].
     """
-    return Checker(analysis, tolerance_deg, camera).check(layout)
+    checker = Checker(analysis, tolerance_deg, camera)
+    checker.restore(saved_matches)
+    return checker.check(layout)

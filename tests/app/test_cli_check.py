@@ -99,6 +99,71 @@ def test_a_broken_layout_exits_2_naming_the_field(tmp_path: Path, right_noise: P
     assert "broken.vsl.json" in err and "keyframes" in err
 
 
+# ------------------------------------------------------------------------------------------ a studio project
+
+
+def _crossing_scene(folder: Path) -> tuple[Path, VideoLayout]:
+    """An analysis of a car crossing from -90 deg to where a violin stands (+53 deg), as a JSON file, and its
+    layout with the violin's box dragged to the far left (see the engine's test of Checker.restore)."""
+    from engine.audio.model import Analysis, CueFrames, Motion, RecordingKind, Side, Source, SourceTrack
+
+    t = np.arange(0.05, 8.0, 0.1)
+    sources = [Source(i, Side.CENTER, Motion.STATIONARY, 0.9, start, end,
+                      SourceTrack(t, start + (end - start) * t / 8.0, np.full(t.size, -20.0)))
+               for i, (start, end) in enumerate([(-90.0, 53.0), (53.0, 53.0)])]
+    ft = np.arange(0.005, 8.0, 0.01)
+    frames = CueFrames(hop_s=0.01, t=ft, ild_db=0 * ft, itd_ms=0 * ft, coherence=0 * ft + 0.8, level_dbfs=0 * ft - 20)
+    path = folder / "crossing.analysis.json"
+    Analysis(sample_rate=48000, channels=2, duration_s=8.0, frames=frames, sources=sources,
+             kind=RecordingKind.BINAURAL).save_json(path)
+    camera = Camera()
+    keyframes = [{"time_s": 2.0 * k, "objects": [
+        {"id": 0, "name": "car", "box": list(camera.box(-90.0 + 143.0 * k / 4, 4.0, "car"))},
+        {"id": 1, "name": "violin", "box": list(camera.box(-53.0, 4.0, "violin"))}]} for k in range(5)]
+    return path, VideoLayout.model_validate({"duration_s": 8.0, "keyframes": keyframes})
+
+
+def test_a_project_is_checked_with_the_matching_the_studio_kept(tmp_path: Path, capsys) -> None:
+    from engine.project import CheckMatch, EditState, Project, save_project
+
+    analysis, layout = _crossing_scene(tmp_path)
+    save_vsl(layout, tmp_path / "dragged.vsl.json")
+    kept = (CheckMatch(object_id=0, source_id=0, source_azimuth_deg=-18.5),
+            CheckMatch(object_id=1, source_id=1, source_azimuth_deg=53.0))
+    save_project(Project.new(layout=layout, edit_state=EditState(check_matches=kept)), tmp_path / "scene.spa2v")
+
+    out = tmp_path / "check.json"
+    assert main(["check", str(tmp_path / "scene.spa2v"), "--analysis", str(analysis), "--json", str(out)]) == 0
+    assert "1 of 2 object(s) disagree" in capsys.readouterr().out
+    assert [o["id"] for o in json.loads(out.read_text())["objects"] if o["flags"]] == [1]  # the dragged violin
+    # The bare layout file has no such record: matched afresh, the car's box takes the violin's sound.
+    assert main(["check", str(tmp_path / "dragged.vsl.json"), "--analysis", str(analysis), "--json", str(out)]) == 0
+    assert "2 of 2 object(s) disagree" in capsys.readouterr().out
+
+
+def test_a_project_is_heard_with_its_own_settings_unless_the_command_line_says_otherwise(
+        tmp_path: Path, right_noise: Path, monkeypatch, capsys) -> None:
+    import engine.audio.hear as hear
+    from engine.project import AnalysisOptions, Project, save_project
+
+    heard_with = []
+    real_analyze = hear.analyze
+    monkeypatch.setattr(hear, "analyze", lambda audio, settings, **kw: heard_with.append(settings)
+                        or real_analyze(audio, settings, **kw))
+    layout = VideoLayout.from_json_dict(json.loads(_layout(tmp_path / "x.vsl.json", 70.0).read_text()))
+    project = tmp_path / "take.spa2v"
+    save_project(Project.new(right_noise, layout=layout,
+                             analysis_settings=AnalysisOptions(kind="spaced", spacing_m=0.8)), project)
+    assert main(["check", str(project)]) == 0
+    assert main(["check", str(project), "--kind", "binaural"]) == 0
+    assert [(s.kind.value, s.spacing_m) for s in heard_with] == [("spaced", 0.8), ("binaural", 0.8)]
+    assert "right.wav" in capsys.readouterr().out  # the project's recording, where no --audio is given
+
+    save_project(Project.new(right_noise), project)
+    assert main(["check", str(project)]) == 2
+    assert "the project has no layout yet" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------------------------------ audition
 
 

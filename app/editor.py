@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, QUrl, Signal, Slot
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QUndoCommand
 
 from app.document import LayoutDocument
 from app.project_store import studio_settings
@@ -44,6 +44,7 @@ from app.tasks import (
 from app.workers import TaskRunner
 from engine.check.consistency import BoxDirection, Checker, CheckReport, KeyframeCheck
 from engine.check.sounding import shared_label_groups, sounding_objects
+from engine.errors import InputError
 from engine.layout.interp import boxes_at, boxes_at_times
 from engine.layout.model import VideoLayout
 from ui.caption_panel import CaptionPanel
@@ -73,6 +74,22 @@ def _decode_video(path: Path) -> np.ndarray | None:
     except (OSError, ValueError, av.FFmpegError) as exc:
         log.warning("cannot read the rendered video %s back: %s", path, exc)
         return None
+
+
+class _StandsFor(QUndoCommand):
+    """Which measured source an object stands for, as the user said (``after``; None: the automatic matching);
+    undo gives it back the source it stood for before."""
+
+    def __init__(self, editor: EditorController, object_id: int, before: int | None, after: int | None,
+                 text: str) -> None:
+        super().__init__(text)
+        self.editor, self.object_id, self.before, self.after = editor, object_id, before, after
+
+    def redo(self) -> None:
+        self.editor._assign_source(self.object_id, self.after)
+
+    def undo(self) -> None:
+        self.editor._assign_source(self.object_id, self.before)
 
 
 class EditorController(QObject):
@@ -152,6 +169,7 @@ class EditorController(QObject):
         self.objects.lockToggled.connect(doc.set_locked)
         self.objects.deleteRequested.connect(lambda oid: self._edit(doc.delete_object(oid)))
         self.objects.addRequested.connect(lambda: self.canvas.set_draw_mode(True))
+        self.objects.sourceRequested.connect(self.set_stands_for)
         self.captions.videoCaptionEdited.connect(lambda text: self._edit(doc.set_video_caption(text)))
         self.captions.keyframeCaptionEdited.connect(lambda index, text: self._edit(doc.set_caption(index, text)))
 
@@ -230,6 +248,29 @@ class EditorController(QObject):
         if self.checker is not None:
             self.checker.restore(saved)
 
+    def set_stands_for(self, object_id: int, source_id: int | None) -> None:
+        """The user says which measured source ``object_id`` stands for (None: match it automatically again): one
+        undoable step; the check then compares its boxes with that source, and an object that stood for it is
+        matched anew among the others."""
+        if self.checker is None or self.document.layout is None:
+            return
+        name = self.document.layout.names_by_id().get(object_id, f"object {object_id}")
+        before = self.checker.matches.get(object_id)
+        text = (f"{name} stands for source #{source_id}" if source_id is not None
+                else f"{name} is matched to a sound automatically")
+        self.document.undo_stack.push(_StandsFor(self, object_id, before, source_id, text))
+        self.statusMessage.emit(f"{text[0].upper()}{text[1:]} (undo to go back).")
+
+    def _assign_source(self, object_id: int, source_id: int | None) -> None:
+        if self.checker is None:
+            return
+        try:
+            self.checker.assign(object_id, source_id)
+        except InputError as exc:  # an undo step from before the recording was heard again: its sources are gone
+            self.statusMessage.emit(f"Not matched: {exc}")
+            return
+        self.refresh()
+
     def objects_of_source(self, source_id: int) -> list[int]:
         """The objects the consistency check matched to measured source ``source_id`` (none without a check)."""
         if self.checker is None:
@@ -291,6 +332,11 @@ class EditorController(QObject):
         the consistency check (live while a box is dragged: each step of a drag changes the layout)."""
         doc = self.document
         self.check_report = self.checker.check(layout) if self.checker is not None else None
+        offscreen = layout.offscreen_source_ids()
+        self.objects.set_source_choices([] if self.checker is None else [
+            (source.id, f"#{source.id}: {source.side.value}, {source.motion.value.replace('_', ' ')} "
+                        f"({source.azimuth_start_deg:+.0f}° → {source.azimuth_end_deg:+.0f}°)")
+            for source in self.analysis.sources if source.id not in offscreen])
         self._shared_labels = bool(shared_label_groups(layout))
         self.canvas.set_canvas_size(layout.canvas.width, layout.canvas.height, RENDER_ASPECT)
         paths: dict[int, list[tuple[float, float]]] = {}

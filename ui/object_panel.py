@@ -3,7 +3,10 @@
 The panel shows the rows it is given and sends the user's intent back: ``renameRequested(id, name)`` when a
 label edit is committed (double click or F2, Enter), ``colourRequested(id, QColor)`` from the colour dialog
 (double click on the swatch), ``visibilityToggled(id, bool)`` and ``lockToggled(id, bool)`` from the check
-boxes, ``selectionChanged(id or None)``, ``addRequested()`` and ``deleteRequested(id)`` from the buttons.
+boxes, ``selectionChanged(id or None)``, ``addRequested()`` and ``deleteRequested(id)`` from the buttons, and
+``sourceRequested(id, source id or None)`` when the user says which measured sound an object stands for (double
+click on its Sound cell: a menu of the sources :meth:`ObjectPanel.set_source_choices` lists; None: "match it
+automatically").
 
 :meth:`ObjectPanel.set_rows` and :meth:`ObjectPanel.set_selected` never emit. ``set_rows`` updates the table in
 place and touches only cells whose value changed, so the window may call it on every frame (the "on screen"
@@ -16,13 +19,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap
+from PySide6.QtGui import QBrush, QColor, QCursor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QColorDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMenu,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -42,7 +46,8 @@ COLUMN_TIPS = (
     "Shown on the canvas and in the preview",
     "Locked objects cannot be moved or resized on the canvas",
     "Whether the object has a box in the current frame",
-    "Whether the box agrees with where its sound is heard (the consistency check)",
+    "Whether the box agrees with where its sound is heard (the consistency check): double-click to choose which "
+    "sound the object stands for",
 )
 ON_SCREEN_TEXT = ("off screen", "on screen")
 _ON_SCREEN_COLOURS = (QColor("#8b949e"), QColor("#2ea043"))
@@ -50,6 +55,11 @@ _HIDDEN_TEXT = "#8b949e"
 
 #: ``(initial colour, parent, title) -> chosen colour`` (invalid when cancelled); a test may replace it.
 ColourPicker = Callable[[QColor, QWidget, str], QColor]
+#: ``(choices as (source id or None, text), the current source id, parent) -> (chosen, source id or None)``:
+#: chosen is False when the menu was closed without a choice; a test may replace it.
+SourcePicker = Callable[[Sequence[tuple[int | None, str]], int | None, QWidget], tuple[bool, int | None]]
+#: The choice that hands an object back to the automatic matching.
+AUTOMATIC_TEXT = "Match automatically (the sound it best explains)"
 
 
 @dataclass(frozen=True)
@@ -71,8 +81,9 @@ class ObjectRow:
     faint_source: bool = False
 
 
-def _sound_cell(data: ObjectRow) -> tuple[str, str, str]:
-    """The Sound column's text, tooltip and colour for ``data``."""
+def _sound_cell(data: ObjectRow, can_choose: bool = False) -> tuple[str, str, str]:
+    """The Sound column's text, tooltip and colour for ``data``; ``can_choose``: the user may say which sound the
+    object stands for (there are sources to choose from)."""
     if data.source_id is None:
         heard = "no measured source"
     elif data.faint_source:
@@ -81,11 +92,12 @@ def _sound_cell(data: ObjectRow) -> tuple[str, str, str]:
         heard = f"source #{data.source_id}"
     if data.flags is None:
         return "–", "Not checked: open the recording to check the layout against it", _HIDDEN_TEXT
+    choose = "\n(double-click to choose which sound it stands for)" if can_choose else ""
     if not data.flags:
-        return "✓ agrees", f"Agrees with {heard}", "#2ea043"
+        return "✓ agrees", f"Agrees with {heard}{choose}", "#2ea043"
     count = len(data.flags)
-    return (f"⚠ {count} issue{'s' if count > 1 else ''}", f"Compared with {heard}:\n" + "\n".join(data.flags),
-            FLAG_COLOUR)
+    return (f"⚠ {count} issue{'s' if count > 1 else ''}",
+            f"Compared with {heard}:\n" + "\n".join(data.flags) + choose, FLAG_COLOUR)
 
 
 def _swatch_icon(colour: QColor, size: int = 14) -> QIcon:
@@ -103,6 +115,19 @@ def _default_colour_picker(initial: QColor, parent: QWidget, title: str) -> QCol
     return QColorDialog.getColor(initial, parent, title)
 
 
+def _default_source_picker(choices: Sequence[tuple[int | None, str]], current: int | None,
+                           parent: QWidget) -> tuple[bool, int | None]:
+    menu = QMenu(parent)
+    actions = {}
+    for source_id, text in choices:
+        action = menu.addAction(text)
+        action.setCheckable(source_id is not None)
+        action.setChecked(source_id is not None and source_id == current)
+        actions[action] = source_id
+    picked = menu.exec(QCursor.pos())
+    return (picked in actions, actions.get(picked))
+
+
 class ObjectPanel(QWidget):
     """The objects of the layout (see the module docstring for the signals and the no-echo rule)."""
 
@@ -113,11 +138,15 @@ class ObjectPanel(QWidget):
     selectionChanged = Signal(object)
     addRequested = Signal()
     deleteRequested = Signal(int)
+    sourceRequested = Signal(int, object)
 
-    def __init__(self, parent: QWidget | None = None, colour_picker: ColourPicker | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, colour_picker: ColourPicker | None = None,
+                 source_picker: SourcePicker | None = None) -> None:
         super().__init__(parent)
         self.colour_picker: ColourPicker = colour_picker or _default_colour_picker
+        self.source_picker: SourcePicker = source_picker or _default_source_picker
         self._rows: list[ObjectRow] = []
+        self._source_choices: list[tuple[int, str]] = []
         self._filling = False  # True while the panel itself writes cells: nothing is emitted then
 
         self.table = QTableWidget(0, len(COLUMNS))
@@ -197,6 +226,11 @@ class ObjectPanel(QWidget):
         finally:
             self._filling = False
         self.delete_button.setEnabled(self.selected() is not None)
+
+    def set_source_choices(self, choices: Sequence[tuple[int, str]]) -> None:
+        """The measured sources an object may be said to stand for, as (source id, how to name it); [] when there
+        is no analysis (the Sound cell then offers nothing)."""
+        self._source_choices = list(choices)
 
     def set_selected(self, object_id: int | None) -> None:
         """Select the row of ``object_id`` (None or an unknown id: clear the selection)."""
@@ -284,7 +318,7 @@ class ObjectPanel(QWidget):
             on_screen.setToolTip("Has a box in the current frame" if data.on_screen
                                  else "No box in the current frame (not listed by the keyframes around it)")
         sound = self._item(row, COL_SOUND)
-        text, tip, ink = _sound_cell(data)
+        text, tip, ink = _sound_cell(data, bool(self._source_choices))
         if sound.text() != text or sound.toolTip() != tip:
             sound.setText(text)
             sound.setToolTip(tip)
@@ -318,13 +352,25 @@ class ObjectPanel(QWidget):
                 self.lockToggled.emit(data.object_id, checked)
 
     def _on_double_click(self, row: int, column: int) -> None:
-        if column != COL_COLOUR or not 0 <= row < len(self._rows):
+        if not 0 <= row < len(self._rows):
+            return
+        if column == COL_SOUND:
+            self._choose_source(self._rows[row])
+        if column != COL_COLOUR:
             return
         data = self._rows[row]
         current = QColor(data.colour)
         chosen = self.colour_picker(current, self, f"Colour of {data.name} (#{data.object_id})")
         if chosen.isValid() and chosen != current:
             self.colourRequested.emit(data.object_id, QColor(chosen))
+
+    def _choose_source(self, data: ObjectRow) -> None:
+        if not self._source_choices or data.flags is None:
+            return
+        choices = [*self._source_choices, (None, AUTOMATIC_TEXT)]
+        chosen, source_id = self.source_picker(choices, data.source_id, self)
+        if chosen and (source_id is None or source_id != data.source_id):
+            self.sourceRequested.emit(data.object_id, source_id)
 
     def _on_selection(self) -> None:
         selected = self.selected()

@@ -462,7 +462,7 @@ class Checker:
     The first :meth:`check` (or :meth:`match`) matches every object; later checks keep those matches (as
     long as the object is still shown and its source is not marked off screen) and match only new objects
     among the sources left. So an edit that moves a box to the wrong side flags that box. :meth:`match`
-    starts the matching afresh.
+    starts the matching afresh; :meth:`assign` takes the user's word for which source an object stands for.
     """
 
     def __init__(self, analysis: Analysis, tolerance_deg: float = DEFAULT_TOLERANCE_DEG,
@@ -508,6 +508,18 @@ class Checker:
             restored[object_id] = source_id
         self._matches = restored
         return dict(restored)
+
+    def assign(self, object_id: int, source_id: int | None) -> None:
+        """Let ``object_id`` stand for measured source ``source_id`` from now on: the user says which sound a box is.
+        Another object matched to that source is matched again, among the sources left, by the next check; None
+        drops the object's match, so that the next check matches it as it matches a new object. Raises
+        :class:`InputError` for a source the analysis does not have."""
+        if source_id is not None and source_id not in self._views:
+            raise InputError(f"there is no measured source #{source_id}; the analysis has "
+                             f"{', '.join(f'#{i}' for i in self._views) or 'none'}")
+        self._matches = {o: s for o, s in self._matches.items() if o != object_id and s != source_id}
+        if source_id is not None:
+            self._matches[object_id] = source_id
 
     def match(self, layout: VideoLayout) -> dict[int, int]:
         """Match every on-screen object of ``layout`` afresh; returns object id → source id (unmatched left out)."""

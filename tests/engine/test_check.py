@@ -344,6 +344,21 @@ def test_a_saved_match_whose_source_is_gone_or_heard_elsewhere_is_matched_afresh
     assert report.ok and checker.matches == {0: 0, 1: 1}
 
 
+def test_an_object_assigned_a_source_by_the_user_keeps_it_and_frees_the_object_that_had_it() -> None:
+    analysis = _analysis(_source(0, (-30.0, -30.0)), _source(1, (25.0, 25.0)))
+    checker = Checker(analysis)
+    assert checker.check(_layout(SCENE)).ok and checker.matches == {0: 0, 1: 1}
+    checker.assign(0, 1)  # "the car is the sound on the right"
+    report = checker.check(_layout(SCENE))
+    assert checker.matches == {0: 1, 1: 0}
+    assert [o.id for o in report.objects if o.flags] == [0, 1]  # each box now stands away from its sound
+    checker.assign(0, None)  # back to the matching: the car is matched again among the sources left
+    checker.assign(1, None)
+    assert checker.check(_layout(SCENE)).ok and checker.matches == {0: 0, 1: 1}
+    with pytest.raises(InputError, match="no measured source #7"):
+        checker.assign(0, 7)
+
+
 def test_a_new_object_is_matched_among_the_sources_left_and_the_kept_matches_stay() -> None:
     analysis = _analysis(_source(0, (-30.0, -30.0)), _source(1, (25.0, 25.0)), _source(2, (70.0, 70.0)))
     checker = Checker(analysis)

@@ -182,6 +182,17 @@ def test_the_rendered_video_plays_on_the_canvas_at_the_playhead(qtbot, tmp_path)
     editor.shutdown()
 
 
+def _with_violin_at(layout: VideoLayout, azimuth_deg: float) -> VideoLayout:
+    """``layout`` with the violin's (object 1's) box standing at ``azimuth_deg`` in every keyframe."""
+    from engine.planner.camera import Camera
+
+    box = list(Camera().box(azimuth_deg, 6.0, "violin"))
+    data = layout.to_json_dict()
+    for frame in data["keyframes"]:
+        frame["objects"] = [{**obj, "box": box} if obj["id"] == 1 else obj for obj in frame["objects"]]
+    return VideoLayout.from_json_dict(data)
+
+
 def _agreeing_layout() -> VideoLayout:
     """Boxes where build_analysis's sources are heard: the car stays at −40°, the violin goes −30° → +45°."""
     from engine.planner.camera import Camera
@@ -234,7 +245,6 @@ def test_a_box_dragged_away_from_its_sound_is_flagged_live_and_undo_clears_it(qt
 def test_a_box_dragged_from_its_sound_is_still_the_flagged_one_when_the_project_is_opened_again(
         qtbot, window, stereo_wav, tmp_path, monkeypatch) -> None:
     from app.window import StudioWindow
-    from engine.planner.camera import Camera
     from tests.gui.conftest import load_and_wait
 
     monkeypatch.setenv("SPA2V_DATA_DIR", str(tmp_path / "data"))
@@ -246,11 +256,7 @@ def test_a_box_dragged_from_its_sound_is_still_the_flagged_one_when_the_project_
     assert editor.check_report.ok
     # The violin's box dragged far to the left, onto the car's side: matched afresh, the car's box would take the
     # violin's moving sound and the car be flagged; the editor keeps the matching, so the violin is.
-    dragged = VideoLayout.from_json_dict(
-        {**_agreeing_layout().to_json_dict(), "keyframes": [
-            {**frame, "objects": [obj if obj["id"] == 0 else {**obj, "box": list(Camera().box(-60.0, 6.0, "violin"))}
-                                  for obj in frame["objects"]]}
-            for frame in _agreeing_layout().to_json_dict()["keyframes"]]})
+    dragged = _with_violin_at(_agreeing_layout(), -60.0)
     editor.document.replace_layout(dragged, text="Drag")
     flagged = [o.id for o in editor.check_report.objects if o.flags]
     assert flagged == [1]
@@ -266,6 +272,40 @@ def test_a_box_dragged_from_its_sound_is_still_the_flagged_one_when_the_project_
     assert other.editor.document.layout.to_json_dict() == dragged.to_json_dict()
     assert [o.id for o in other.editor.check_report.objects if o.flags] == flagged
     other.shutdown()
+
+
+def test_the_user_says_which_sound_a_box_stands_for_in_one_undoable_step(qtbot) -> None:
+    from tests.gui.conftest import build_analysis
+
+    offered = []
+
+    def pick_source_1(choices, current, _parent):
+        offered.append((list(choices), current))
+        return True, 1
+
+    editor = EditorController()
+    editor.objects.source_picker = pick_source_1
+    editor.set_recording(None, build_analysis(4.0), 4.0)
+    # The violin's box stands far left; matched afresh (as a layout opened from a file is), the car's box takes
+    # the violin's moving sound and the car is the one flagged.
+    editor.document.set_layout(_with_violin_at(_agreeing_layout(), -60.0))
+    assert editor.checker.matches == {0: 1, 1: 0}
+    assert [row[-1] for row in editor.objects.row_texts()] == ["⚠ 2 issues", "✓ agrees"]
+
+    violin_row = editor.objects.row_of(1)
+    sound_column = editor.objects.table.columnCount() - 1
+    assert "double-click to choose" in editor.objects.table.item(violin_row, sound_column).toolTip()
+    editor.objects._on_double_click(violin_row, sound_column)
+    choices, current = offered[-1]
+    assert current == 0 and [c[0] for c in choices] == [0, 1, None]
+    assert choices[1][1] == "#1: right, moving right (-30° → +45°)"
+    assert editor.checker.matches == {1: 1, 0: 0}  # the car is matched anew, to the sound left over
+    assert [row[-1] for row in editor.objects.row_texts()] == ["✓ agrees", "⚠ 2 issues"]
+    assert editor.document.is_dirty
+    editor.document.undo_stack.undo()
+    assert editor.checker.matches == {1: 0, 0: 1}
+    assert [row[-1] for row in editor.objects.row_texts()] == ["⚠ 2 issues", "✓ agrees"]
+    editor.shutdown()
 
 
 def test_two_boxes_with_one_label_show_which_one_is_heard(qtbot) -> None:

@@ -102,9 +102,20 @@ def test_the_views_follow_the_document(qtbot) -> None:
     editor.shutdown()
 
 
+def _reopened(qtbot, window, saved: Path):
+    """A second studio window, like ``window``, with the project ``saved`` opened and shown."""
+    from app.window import StudioWindow
+
+    other = StudioWindow(player=window.player.__class__(stream_factory=lambda *a: None), analyze_fn=window.analyze_fn)
+    qtbot.addWidget(other)
+    other.ask_to_save = False
+    other.open_file(saved)
+    qtbot.waitUntil(lambda: other.editor.document.layout is not None and not other.runner.busy, timeout=10000)
+    return other
+
+
 def test_the_window_plans_on_open_and_a_saved_project_reopens_the_same(qtbot, window, stereo_wav, tmp_path,
                                                                         monkeypatch) -> None:
-    from app.window import StudioWindow
     from engine.project import load_project
     from tests.gui.conftest import load_and_wait
 
@@ -123,12 +134,7 @@ def test_the_window_plans_on_open_and_a_saved_project_reopens_the_same(qtbot, wi
     project, _warnings = load_project(saved)
     assert project.layout.to_json_dict() == doc.layout.to_json_dict()
 
-    other = StudioWindow(player=window.player.__class__(stream_factory=lambda *a: None),
-                         analyze_fn=window.analyze_fn)
-    qtbot.addWidget(other)
-    other.ask_to_save = False
-    other.open_file(saved)
-    qtbot.waitUntil(lambda: other.editor.document.layout is not None and not other.runner.busy, timeout=10000)
+    other = _reopened(qtbot, window, saved)
     assert other.editor.document.layout.to_json_dict() == doc.layout.to_json_dict()
     assert other.editor.document.colour(object_id) == "#123456"
     assert other.project_path == saved and "scene.spa2v" in other.windowTitle()
@@ -244,7 +250,6 @@ def test_a_box_dragged_away_from_its_sound_is_flagged_live_and_undo_clears_it(qt
 
 def test_a_box_dragged_from_its_sound_is_still_the_flagged_one_when_the_project_is_opened_again(
         qtbot, window, stereo_wav, tmp_path, monkeypatch) -> None:
-    from app.window import StudioWindow
     from tests.gui.conftest import load_and_wait
 
     monkeypatch.setenv("SPA2V_DATA_DIR", str(tmp_path / "data"))
@@ -263,12 +268,7 @@ def test_a_box_dragged_from_its_sound_is_still_the_flagged_one_when_the_project_
     saved = tmp_path / "scene.spa2v"
     assert window._write_project(saved)
 
-    other = StudioWindow(player=window.player.__class__(stream_factory=lambda *a: None),
-                         analyze_fn=window.analyze_fn)
-    qtbot.addWidget(other)
-    other.ask_to_save = False
-    other.open_file(saved)
-    qtbot.waitUntil(lambda: other.editor.document.layout is not None and not other.runner.busy, timeout=10000)
+    other = _reopened(qtbot, window, saved)
     assert other.editor.document.layout.to_json_dict() == dragged.to_json_dict()
     assert [o.id for o in other.editor.check_report.objects if o.flags] == flagged
     other.shutdown()

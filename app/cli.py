@@ -328,8 +328,7 @@ def _checked_work(args: argparse.Namespace, path: Path) -> _CheckedWork:
         given = _analysis_settings(args)
         settings = dataclasses.replace(settings, kind=given.kind if args.kind != "auto" else settings.kind,
                                        spacing_m=given.spacing_m if args.spacing is not None else settings.spacing_m)
-    matches = [(m.object_id, m.source_id, m.source_azimuth_deg) for m in project.edit_state.check_matches]
-    return _CheckedWork(project.layout, project.audio, settings, matches)
+    return _CheckedWork(project.layout, project.audio, settings, project.edit_state.saved_matches())
 
 
 def _check_sound(args: argparse.Namespace, work: _CheckedWork, path: Path):

@@ -789,8 +789,7 @@ class StudioWindow(QMainWindow):
     def _show_project(self, project: Any) -> None:
         doc = self.editor.document
         recovered, self._pending_recovered = self._pending_recovered, False
-        self.editor.restore_matches([(m.object_id, m.source_id, m.source_azimuth_deg)
-                                     for m in project.edit_state.check_matches])
+        self.editor.restore_matches(project.edit_state.saved_matches())
         doc.set_layout(project.layout, clean=not recovered)
         if project.layout is not None:
             self.editor.planner.set_reasoning(project.layout.reasoning)

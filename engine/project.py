@@ -322,6 +322,10 @@ class EditState(_Section):
                                  "source and each source for one object")
         return matches
 
+    def saved_matches(self) -> list[tuple[int, int, float]]:
+        """``check_matches`` as :meth:`engine.check.consistency.Checker.restore` takes them."""
+        return [(m.object_id, m.source_id, m.source_azimuth_deg) for m in self.check_matches]
+
     def to_json_dict(self) -> dict[str, Any]:
         """The section as it appears in a ``.spa2v`` file; object ids become the JSON object's keys."""
         return {

@@ -64,6 +64,20 @@ REFLECTION_MIN_OVERLAP = 0.65
 #: scenes a spaced pair stays under it (95 % under 0.1 dB dry, 0.5 dB in a room; 1.2 dB on first arrivals), while a
 #: room washes a head's shadow down to a median 1.9 dB over all sounds (3.2 dB on first arrivals).
 HEAD_SHADOW_DB = 1.5
+#: Sound bends around a head, and the longer waves take the longer way: a head's time difference below ~700 Hz is
+#: about 1.5 times its time difference at 1.5-3 kHz (a sphere's 3a·sinθ/c against 2a·sinθ/c), where a spaced pair's
+#: is the same delay at every frequency. Where, segment by segment, the low band's GCC lag is this many times the high
+#: band's (the median over the segments where both peak clearly, ITD_BANDS_MIN_PEAK, on the same side, the high one
+#: at least ITD_BANDS_MIN_LAG_MS off the centre), it is a head, whatever lag a room's reflections add to the GCC of
+#: all sounds. Over the 672 scenes of bench_hear's seven make-bench sets, where detect_kind comes to this test the
+#: ratio's median is 1.25-1.29 for heads and 1.00 for pairs, dry or in a room; 21 heads reach 1.5 (3 of them had
+#: been read as spaced pairs in rooms) and 1 spaced pair in a room.
+HEAD_ITD_BAND_RATIO = 1.5
+ITD_LOW_BAND_HZ = (250.0, 700.0)
+ITD_HIGH_BAND_HZ = (1500.0, 3000.0)
+ITD_BANDS_MIN_PEAK = 0.4
+ITD_BANDS_MIN_LAG_MS = 0.15
+ITD_BANDS_MIN_SEGMENTS = 3
 #: The part of a track's evidence share in its confidence that comes from first arrivals (see
 #: first_arrival_shares); the rest from all its evidence.
 FIRST_ARRIVAL_WEIGHT = 0.5
@@ -272,9 +286,10 @@ def detect_kind(frames: dict[str, np.ndarray], seg: Segments) -> tuple[Recording
     The GCC-PHAT summed over the whole file shows where the direct sounds' lags are even in a
     reverberant room (the diffuse tail only adds a floor). Pan-pot: every strong peak sits at zero lag
     while the per-bin level balance is spread away from the centre. Spaced pair: lags beyond what a
-    head produces (> 0.85 ms), or ITD with hardly any high-band ILD. Binaural: high-band ILD grows
-    steeply with ITD (the head shadow, tens of dB per ms), in the loud segments or, in a room, in the first
-    arrivals.
+    head produces (> 0.85 ms), or ITD with hardly any high-band ILD. Binaural: a time difference half as large
+    again at low frequencies as at high ones (sound bending round the head), whatever lags a room adds; or high-band
+    ILD growing steeply with ITD (the head shadow, tens of dB per ms), in the loud segments or, in a room, in the
+    first arrivals.
     """
     facts: dict[str, float] = {}
     total_gcc = seg.gcc.sum(axis=0) if seg.gcc.size else np.zeros(1)
@@ -324,6 +339,11 @@ def detect_kind(frames: dict[str, np.ndarray], seg: Segments) -> tuple[Recording
         if widest > 0.85:
             return RecordingKind.SPACED, 0.5, facts
         return RecordingKind.BINAURAL, 0.2, facts  # everything ahead: every model gives ~0°
+    band_ratio = _itd_band_ratio(seg)
+    if band_ratio is not None:
+        facts["itd_band_ratio"] = band_ratio
+        if band_ratio >= HEAD_ITD_BAND_RATIO:
+            return RecordingKind.BINAURAL, 0.5, facts
     if peak_lags.max() > 0.85:
         return RecordingKind.SPACED, float(np.clip(0.6 + (peak_lags.max() - 0.85) * 2, 0.6, 1.0)), facts
     # Head shadow: a head's ILD grows with frequency (a few dB at 300 Hz, 10-20 dB above 3 kHz for a
@@ -365,6 +385,28 @@ def detect_kind(frames: dict[str, np.ndarray], seg: Segments) -> tuple[Recording
             and centre_share < PANPOT_MAX_CENTRE_SHARE):
         return RecordingKind.PANPOT, 0.5, facts
     return RecordingKind.SPACED, float(np.clip(0.5 + (ILD_ITD_SLOPE_DB_PER_MS - slope) / 5.0, 0.5, 1.0)), facts
+
+
+def _itd_band_ratio(seg: Segments) -> float | None:
+    """How many times the time difference below 700 Hz is the one at 1.5-3 kHz (see HEAD_ITD_BAND_RATIO): the
+    median over the segments where both bands' GCC-PHAT peaks stand clearly on the same side; None where fewer than
+    ITD_BANDS_MIN_SEGMENTS segments show it (a source ahead, or no sound in a band)."""
+    if seg.wide_bin_x is None or seg.wide_freqs_hz is None or not len(seg.t):
+        return None
+    lags_s = seg.lag_ms / 1e3
+    peaks = []
+    for low_hz, high_hz in (ITD_LOW_BAND_HZ, ITD_HIGH_BAND_HZ):
+        band = (seg.wide_freqs_hz >= low_hz) & (seg.wide_freqs_hz <= high_hz)
+        phasors = seg.wide_bin_x[:, band]
+        gcc = np.real(phasors @ np.exp(2j * np.pi * np.outer(seg.wide_freqs_hz[band], lags_s)))
+        gcc /= np.abs(phasors).sum(axis=1, keepdims=True) + 1e-12
+        peaks.append((seg.lag_ms[np.argmax(gcc, axis=1)], gcc.max(axis=1)))
+    (low_lag, low_peak), (high_lag, high_peak) = peaks
+    clear = ((np.minimum(low_peak, high_peak) >= ITD_BANDS_MIN_PEAK) & (np.abs(high_lag) >= ITD_BANDS_MIN_LAG_MS)
+             & (np.sign(low_lag) == np.sign(high_lag)))
+    if clear.sum() < ITD_BANDS_MIN_SEGMENTS:
+        return None
+    return float(np.median(np.abs(low_lag[clear]) / np.abs(high_lag[clear])))
 
 
 def _first_arrival_peaks(seg: Segments) -> tuple[np.ndarray, np.ndarray] | None:

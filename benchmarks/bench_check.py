@@ -258,7 +258,9 @@ def render(by_seed: dict[int, tuple[list[SceneResult], list[str]]], args: argpar
         "| seed | measure | result | target | |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for seed, (rows, _unheard) in by_seed.items():
+    every_row = [row for rows, _unheard in by_seed.values() for row in rows]
+    groups = list(by_seed.items()) + ([(f"all {len(by_seed)}", (every_row, []))] if len(by_seed) > 1 else [])
+    for seed, (rows, _unheard) in groups:
         for label, attribute in COLUMNS:
             targeted = attribute != "moved_object_flagged"
             target = f"≥ {TARGET_PERCENT:.0f}%" if targeted else ""

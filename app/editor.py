@@ -123,6 +123,8 @@ class EditorController(QObject):
         #: object ↔ source matching across edits, so the box being dragged is the one that gets flagged.
         self.checker: Checker | None = None
         self.check_report: CheckReport | None = None
+        #: The off-screen sources the Objects dock's "stands for" choices were last listed without (None: list them).
+        self._choices_offscreen: frozenset[int] | None = None
         #: When each measured source sounds (``engine.audition.events.SourceEvents``, from the analysis task);
         #: planning with the LLM and "Objects follow their sounds" use them.
         self.events: list[Any] = []
@@ -218,6 +220,7 @@ class EditorController(QObject):
         sources = getattr(analysis, "sources", None)
         self.checker = Checker(analysis) if sources else None
         self.check_report = None
+        self._choices_offscreen = None  # the Objects dock's sources to choose from are listed anew
         self.refresh()
 
     def follow_sounds(self) -> bool:
@@ -332,11 +335,13 @@ class EditorController(QObject):
         the consistency check (live while a box is dragged: each step of a drag changes the layout)."""
         doc = self.document
         self.check_report = self.checker.check(layout) if self.checker is not None else None
-        offscreen = layout.offscreen_source_ids()
-        self.objects.set_source_choices([] if self.checker is None else [
-            (source.id, f"#{source.id}: {source.side.value}, {source.motion.value.replace('_', ' ')} "
-                        f"({source.azimuth_start_deg:+.0f}° → {source.azimuth_end_deg:+.0f}°)")
-            for source in self.analysis.sources if source.id not in offscreen])
+        offscreen = frozenset(layout.offscreen_source_ids())
+        if offscreen != self._choices_offscreen:  # the sources to choose from change with these only (and the
+            self._choices_offscreen = offscreen   # recording: set_recording), not with each step of a drag
+            self.objects.set_source_choices([] if self.checker is None else [
+                (source.id, f"#{source.id}: {source.side.value}, {source.motion.value.replace('_', ' ')} "
+                            f"({source.azimuth_start_deg:+.0f}° → {source.azimuth_end_deg:+.0f}°)")
+                for source in self.analysis.sources if source.id not in offscreen])
         self._shared_labels = bool(shared_label_groups(layout))
         self.canvas.set_canvas_size(layout.canvas.width, layout.canvas.height, RENDER_ASPECT)
         paths: dict[int, list[tuple[float, float]]] = {}

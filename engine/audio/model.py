@@ -28,6 +28,9 @@ SIDE_THRESHOLD_DEG = 15.0
 #: spacings a user may give: a pair's time differences grow with it, and so does the lag range searched.
 DEFAULT_SPACING_M = 0.4
 SPACING_RANGE_M = (0.01, 5.0)
+#: A level or clarity change (dB) under this is too small to put in words: the planners call such a level steady
+#: and leave such a clarity change unsaid.
+NOTABLE_CHANGE_DB = 1.5
 
 
 class Side(str, Enum):
@@ -235,6 +238,11 @@ class Source:
     def nearness_db(self) -> float:
         """:attr:`nearness_change_db`, or the level change where it was not measured."""
         return self.level_change_db if self.nearness_change_db is None else self.nearness_change_db
+
+    @property
+    def clarity_part_db(self) -> float:
+        """What the clarity adds to the level change in :attr:`nearness_db` (0 where it was not measured)."""
+        return self.nearness_db - self.level_change_db
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.audio.hear import AnalysisSettings, model_itd_ms
-from engine.audio.model import Analysis, CueFrames, Motion, Side, Source
+from engine.audio.model import NOTABLE_CHANGE_DB, Analysis, CueFrames, Motion, Side, Source
 from engine.errors import InputError
 from engine.layout.model import keyframe_times
 from engine.planner.camera import Camera
@@ -250,17 +250,18 @@ def _motion_statement(source: Source, duration_s: float) -> str:
         direction = "right" if sweep > 0 else "left"
         return (f"its direction sweeps from {source.azimuth_start_deg:+.0f}° to {source.azimuth_end_deg:+.0f}° "
                 f"{span}: moving {direction}")
-    clarity = near - change  # what the clarity adds (see Source.nearness_change_db)
+    clarity = source.clarity_part_db
+    notable = abs(clarity) >= NOTABLE_CHANGE_DB
     if source.motion in (Motion.APPROACHING, Motion.RECEDING):
         trend = f"its level {'rises' if change > 0 else 'falls'} {abs(change):.0f} dB {span}"
-        if abs(clarity) >= 1.5:
+        if notable:
             more, less = ("more", "less") if clarity > 0 else ("less", "more")
             trend += (f" while {more} of it comes straight and {less} from the room, together {abs(near):.0f} dB "
                       f"{'nearer' if near > 0 else 'farther'}")
         return f"{trend}: {source.motion.value}"
-    if abs(change) < 1.5 and abs(clarity) < 1.5:
+    if abs(change) < NOTABLE_CHANGE_DB and not notable:
         return "its direction and level hold steady: stationary"
-    how = f"its level changes by only {change:+.1f} dB" if abs(clarity) < 1.5 else (
+    how = f"its level changes by only {change:+.1f} dB" if not notable else (
         f"its level ({change:+.1f} dB) and how much of it comes straight rather than from the room together move it "
         f"by only {near:+.1f} dB")
     return (f"its direction holds steady and {how} "

@@ -34,7 +34,7 @@ import soundfile as sf
 from scipy import signal
 
 from engine.audio.io import open_audio, resample_ratio
-from engine.audio.model import Analysis, Motion, RecordingKind, Source
+from engine.audio.model import NOTABLE_CHANGE_DB, Analysis, Motion, RecordingKind, Source
 from engine.audition.events import SourceEvents, describe_events
 from engine.errors import InputError
 from engine.layout.model import keyframe_times
@@ -264,14 +264,14 @@ def cue_summary(
     if not sources:
         lines.append("- No directional source was found.")
     for number, src in enumerate(sources, start=1):
-        if src.level_change_db >= 1.5:
+        if src.level_change_db >= NOTABLE_CHANGE_DB:
             level = f"getting louder by {src.level_change_db:.0f} dB"
-        elif src.level_change_db <= -1.5:
+        elif src.level_change_db <= -NOTABLE_CHANGE_DB:
             level = f"getting quieter by {abs(src.level_change_db):.0f} dB"
         else:
             level = "steady in level"
-        clarity = src.nearness_db - src.level_change_db  # see Source.nearness_change_db
-        if abs(clarity) >= 1.5:
+        clarity = src.clarity_part_db
+        if abs(clarity) >= NOTABLE_CHANGE_DB:
             level += (f", with {'more' if clarity > 0 else 'less'} of it coming straight rather than from the room "
                       f"(together {abs(src.nearness_db):.0f} dB {'nearer' if src.nearness_db > 0 else 'farther'})")
         spans = "" if events is not None else ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in src.active[:4])

@@ -11,7 +11,8 @@ planned with the offline planner. Scored per the issue's targets:
 - approaching / receding singles: the box area grows / shrinks from first to last keyframe;
 - two-source scenes: exactly one box per true source (object count equals the source count);
 - time: planning a 10 s clip (analysis + planner), one core, median of 5 runs, with reading the file
-  as the baseline in the same run.
+  as the baseline in the same run; ``--compare REV[,REV]`` also times it with earlier commits' code (``git
+  archive``) in the same run.
 
 ``--other-seeds`` scores further sets of the same size on the four targets (no metrics, no timing) and lists
 them beside the main one.
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_hear import SINGLE_THREAD_ENV, machine_description, update_benchmarks_md  # noqa: E402
+from bench_hear import export_revision, machine_description, run_pinned_child, update_benchmarks_md  # noqa: E402
 
 
 def _centre_x(box: list[float]) -> float:
@@ -136,7 +136,9 @@ print(json.dumps({"plan_s": statistics.median(plan[1:]), "mixture_s": statistics
 """
 
 
-def time_ten_seconds(workdir: Path, seed: int, core: int) -> dict:
+def time_ten_seconds(workdir: Path, seed: int, core: int, compare: list[str] = ()) -> dict:
+    """The 10 s clip's timings in a child pinned to ``core`` with this tree's code, and (``compare``) with each
+    earlier commit's, in the same run: ``{"now": {...}, "compare": {rev: {...}}}``."""
     from engine.synth.bench import write_scene
     from engine.synth.scenes import SceneSpec, SourceSpec
 
@@ -144,11 +146,9 @@ def time_ten_seconds(workdir: Path, seed: int, core: int) -> dict:
                      sources=[SourceSpec("engine", -60, 60, 6, 6, seed=1), SourceSpec("violin", 40, seed=2)])
     path = workdir / "ten_seconds.wav"
     write_scene(spec, "two_sources", path)
-    cmd = [sys.executable, "-c", _TIMING_CHILD, str(ROOT), str(path)]
-    if sys.platform.startswith("linux"):
-        cmd = ["taskset", "-c", str(core), *cmd]
-    out = subprocess.run(cmd, env=dict(os.environ, **SINGLE_THREAD_ENV), capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return {"now": run_pinned_child(_TIMING_CHILD, [str(ROOT), str(path)], core),
+            "compare": {rev: run_pinned_child(_TIMING_CHILD, [str(export_revision(rev, workdir / rev)), str(path)],
+                                              core) for rev in compare}}
 
 
 def run_evaluate(pred: Path, gt: Path) -> dict:
@@ -182,7 +182,8 @@ def render(rows: list[dict], timing: dict, evaluation: dict | None, args) -> str
         "",
         f"Measured {date.today().isoformat()} on {machine_description()}, by "
         f"`python benchmarks/bench_plan.py --n {args.n} --seed {args.seed}"
-        + (f" --other-seeds {args.other_seeds}" if args.other_seeds else "") + "`.",
+        + (f" --other-seeds {args.other_seeds}" if args.other_seeds else "")
+        + (f" --compare {args.compare}" if args.compare else "") + "`.",
         "",
         "Ground truth: make-bench's true trajectories projected through the same pinhole camera as the planner",
         "(SPEC canvas 454×256, hfov 77.6° so that ±15° falls on the thirds lines). Distance is not heard by a",
@@ -204,6 +205,8 @@ def render(rows: list[dict], timing: dict, evaluation: dict | None, args) -> str
             lines.append(f"| {seed} | " + " | ".join(f"{value:.1f}%" for _n, (value, _c), _t in cells) + " |")
         means = [sum(cells[i][1][0] for cells in every.values()) / len(every) for i in range(len(table))]
         lines.append(f"| mean of {len(every)} | " + " | ".join(f"{m:.1f}%" for m in means) + " |")
+    compared = timing["compare"]
+    timing = timing["now"]
     ratio = timing["plan_s"] / max(timing["read_s"], 1e-9)
     lines += [
         "",
@@ -221,6 +224,11 @@ def render(rows: list[dict], timing: dict, evaluation: dict | None, args) -> str
         f"with the full meter in the same run (ratio "
         f"{timing['cues_full_s'] / max(timing['cues_mono_s'], 1e-9):.1f}×).",
     ]
+    for rev, then in compared.items():
+        lines += ["", f"Against commit {rev} in the same run (its code, the same file, the same core): the plan "
+                  f"{then['plan_s'] * 1000:.0f} ms there, so this tree takes {timing['plan_s'] / then['plan_s']:.2f}× "
+                  f"its time; without the separation {then['mixture_s'] * 1000:.0f} ms "
+                  f"({timing['mixture_s'] / then['mixture_s']:.2f}×); reading the file {then['read_s'] * 1000:.1f} ms."]
     if evaluation is not None:
         lines += ["", "### Layout metrics (`python main.py evaluate`, ×100, soft label match)", ""]
         lines += evaluation.get("table_markdown", "").splitlines()
@@ -249,6 +257,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
     parser.add_argument("--no-evaluate", action="store_true", help="skip the layout metrics")
     parser.add_argument("--other-seeds", default="", help="comma-separated seeds of further sets to score")
+    parser.add_argument("--compare", default="", help="comma-separated earlier commits to time the 10 s plan with")
     args = parser.parse_args()
     from engine.synth.bench import make_bench
 
@@ -260,7 +269,8 @@ def main() -> int:
         rows = plan_folder(bench, Path(tmp) / "pred")
         print(f"planned {len(rows)} scenes in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         evaluation = None if args.no_evaluate else run_evaluate(Path(tmp) / "pred", bench)
-        timing = time_ten_seconds(Path(tmp), args.seed, args.core)
+        timing = time_ten_seconds(Path(tmp), args.seed, args.core,
+                                  [rev.strip() for rev in args.compare.split(",") if rev.strip()])
         args.other_rows = {}
         for seed in [int(s) for s in args.other_seeds.split(",") if s.strip()]:
             make_bench(Path(tmp) / f"bench_{seed}", args.n, seed=seed)
